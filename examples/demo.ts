@@ -1,0 +1,70 @@
+/**
+ * The seed program: an HTTP server that answers GET /version with its
+ * version and upgrades itself on SIGHUP with zero downtime.
+ *
+ *   npm run demo                      # Node; or: npm run demo -- --runtime bun
+ *   while true; do curl http://localhost:8080/version; sleep 0.1; done
+ *   edit `version` below to "v0.0.1", save, then: kill -HUP "$(cat demo.pid)"
+ */
+import http from "node:http";
+import process from "node:process";
+import { HttpDrain, Upgrader } from "../mod.ts";
+
+// The version of this build.
+const version = "v0.0.1";
+
+// Where to listen and where to write the PID file (overridable for tests).
+const address = process.env.DEMO_ADDR ?? ":8080";
+const pidFile = process.env.DEMO_PID_FILE ?? "demo.pid";
+
+const upg = new Upgrader({ pidFile });
+
+// A 1 s start-up delay, to show that the old process serves meanwhile, and a
+// `[PID: n]` prefix on every log line, like Go's log.SetPrefix.
+await new Promise((resolve) => setTimeout(resolve, 1000));
+const log = (...args: unknown[]) => console.log(`[PID: ${process.pid}] ${timestamp()}`, ...args);
+
+// SIGHUP triggers the upgrade.
+const stopSignals = upg.upgradeOnSignal("SIGHUP", (err) => log("Upgrade failed:", err.message));
+
+// A plain HTTP server: /version answers the version of this build.
+const server = http.createServer((req, res) => {
+  if (req.method === "GET" && req.url === "/version") {
+    log(version);
+    res.end(version + "\n");
+  } else {
+    res.statusCode = 404;
+    res.end("not found\n");
+  }
+});
+const drain = new HttpDrain(server);
+
+// Listen through the upgrader: adopts the parent's socket after an upgrade.
+let listener;
+try {
+  listener = await upg.listen("tcp", address, server);
+} catch (err) {
+  log("Can't listen:", (err as Error).message);
+  process.exit(1);
+}
+
+await upg.ready();
+await upg.exit;
+stopSignals();
+
+// Give the old process 30 s to drain, then end it.
+setTimeout(() => {
+  log("Graceful shutdown timed out");
+  process.exit(1);
+}, 30_000).unref();
+
+// Wait for in-flight requests to finish, without resetting keep-alive clients.
+await drain.shutdown({ listeners: [listener], timeout: 30_000 });
+
+/** Go's default log timestamp: 2021/07/04 15:02:47. */
+function timestamp(): string {
+  const d = new Date();
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}/${p(d.getMonth() + 1)}/${p(d.getDate())} ` +
+    `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}

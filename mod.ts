@@ -1,0 +1,60 @@
+/**
+ * tableflip: graceful, zero-downtime process upgrades for Node, Bun and Deno.
+ *
+ * A running server re-executes itself, hands its listening sockets to the new
+ * process, waits until that process is ready, then drains and exits. A port
+ * of Cloudflare's Go `tableflip`.
+ *
+ * ```ts
+ * import http from "node:http";
+ * import { HttpDrain, Upgrader } from "tableflip";
+ *
+ * const upg = new Upgrader({ pidFile: "app.pid" });
+ * const server = http.createServer((req, res) => res.end("hello\n"));
+ * const drain = new HttpDrain(server);
+ * upg.upgradeOnSignal("SIGHUP", (err) => console.error("Upgrade failed:", err));
+ * const listener = await upg.listen("tcp", ":8080", server);
+ * await upg.ready();
+ * await upg.exit;
+ * await drain.shutdown({ listeners: [listener], timeout: 30_000 });
+ * ```
+ *
+ * @module
+ */
+import { setDefaultBackend } from "./src/backend.ts";
+import { createBackend } from "./runtimes/detect.ts";
+
+setDefaultBackend(() => createBackend());
+
+export { DEFAULT_UPGRADE_TIMEOUT, Upgrader } from "./src/upgrader.ts";
+export type { UpgradeOptions, UpgraderOptions } from "./src/upgrader.ts";
+export type { EventHook, UpgradeEvent } from "./src/events.ts";
+export type { Network } from "./src/address.ts";
+export type {
+  Backend,
+  ConnectionHandler,
+  ExitStatus,
+  FdLayout,
+  FdType,
+  Listener,
+  ParentLink,
+  SpawnedChild,
+  SpawnRequest,
+} from "./src/backend.ts";
+export {
+  ChildExitedError,
+  ChildTimeoutError,
+  type ErrorCode,
+  InheritedFdError,
+  ManifestError,
+  NotReadyError,
+  ParentAliveError,
+  PidFileError,
+  StoppedError,
+  TableflipError,
+  UpgradeInProgressError,
+} from "./src/errors.ts";
+export { HttpDrain } from "./src/http_drain.ts";
+export type { DrainOptions, DrainResult, ShutdownOptions } from "./src/http_drain.ts";
+export { MANIFEST_ENV, PROTOCOL_VERSION } from "./src/protocol.ts";
+export { createBackend, detectRuntime, type RuntimeName } from "./runtimes/detect.ts";

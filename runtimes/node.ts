@@ -1,0 +1,236 @@
+/**
+ * The Node.js backend. Built only on `node:` modules, so the Bun and Deno
+ * backends extend it and override what differs on their runtime.
+ *
+ * @module
+ */
+import { spawn as spawnProcess } from "node:child_process";
+import { closeSync, fstatSync } from "node:fs";
+import { link, rename, rm, writeFile } from "node:fs/promises";
+import { createServer, type ListenOptions, Socket } from "node:net";
+import { basename, dirname, join, resolve } from "node:path";
+import process from "node:process";
+import type {
+  Backend,
+  ConnectionHandler,
+  ExitStatus,
+  FdLayout,
+  FdType,
+  Listener,
+  ParentLink,
+  SpawnedChild,
+  SpawnRequest,
+} from "../src/backend.ts";
+import type { ListenSpec, Network } from "../src/address.ts";
+import { READY_LINE } from "../src/protocol.ts";
+
+/** Backend for Node.js (and the base of the Bun and Deno backends). */
+export class NodeBackend implements Backend {
+  readonly name: string = "node";
+
+  pid(): number {
+    return process.pid;
+  }
+
+  cwd(): string {
+    return process.cwd();
+  }
+
+  getEnv(name: string): string | undefined {
+    return process.env[name];
+  }
+
+  deleteEnv(name: string): void {
+    delete process.env[name];
+  }
+
+  environment(): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries(process.env)) {
+      if (value !== undefined) env[key] = value;
+    }
+    return env;
+  }
+
+  reexecArgv(): string[] {
+    return [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
+  }
+
+  onSignal(signal: string, handler: () => void): () => void {
+    process.on(signal as NodeJS.Signals, handler);
+    return () => process.off(signal as NodeJS.Signals, handler);
+  }
+
+  async listen(spec: ListenSpec, handler?: ConnectionHandler): Promise<Listener> {
+    if (spec.network === "unix") return await this.listenUnix(spec.path, handler);
+    const options: ListenOptions = { port: spec.port, exclusive: true };
+    if (spec.host) options.host = spec.host;
+    else if (spec.network === "tcp4") options.host = "0.0.0.0";
+    else if (spec.network === "tcp6") options.host = "::";
+    if (spec.network === "tcp6") options.ipv6Only = true;
+    return await this.listenWith(options, handler);
+  }
+
+  adopt(fd: number, _network: Network, handler?: ConnectionHandler): Promise<Listener> {
+    return this.listenWith({ fd }, handler);
+  }
+
+  /**
+   * Binds a unix socket without ever unlinking the path later: binds a temp
+   * name (the one the runtime will unlink when the listener closes) and links
+   * the real path to it. Fails like Go if the path already exists.
+   */
+  protected async listenUnix(path: string, handler?: ConnectionHandler): Promise<Listener> {
+    const full = resolve(path);
+    const temp = join(dirname(full), `.${basename(full)}.${process.pid}.${Date.now()}.tmp`);
+    const listener = await this.listenWith({ path: temp }, handler);
+    try {
+      await link(temp, full);
+    } catch (error) {
+      await new Promise((done) => listener.close(done));
+      throw error;
+    } finally {
+      await rm(temp, { force: true });
+    }
+    return listener;
+  }
+
+  /** Makes `handler` (or a plain `net` server) listen with `options`. */
+  protected listenWith(
+    options: ListenOptions | { fd: number },
+    handler?: ConnectionHandler,
+  ): Promise<Listener> {
+    const server = handler ?? createServer({ noDelay: true });
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => {
+        server.off("listening", onListening);
+        reject(error);
+      };
+      const onListening = () => {
+        server.off("error", onError);
+        resolve(server);
+      };
+      server.once("error", onError);
+      server.once("listening", onListening);
+      server.listen(options as ListenOptions);
+    });
+  }
+
+  fdOf(listener: Listener): number | undefined {
+    const fd = (listener as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+    return typeof fd === "number" && fd >= 0 && listener.listening ? fd : undefined;
+  }
+
+  fdType(fd: number): FdType {
+    try {
+      return fstatSync(fd).isSocket() ? "socket" : "other";
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EBADF") return "closed";
+      throw error;
+    }
+  }
+
+  closeFd(fd: number): void {
+    try {
+      closeSync(fd);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EBADF") throw error;
+    }
+  }
+
+  spawn(request: SpawnRequest): SpawnedChild {
+    const layout: FdLayout = {
+      fds: request.fds.map((_, i) => 3 + i),
+      control: 3 + request.fds.length,
+    };
+    const [file, ...args] = request.argv;
+    const child = spawnProcess(file, args, {
+      cwd: request.cwd,
+      env: { ...request.env, ...request.manifestEnv(layout) },
+      stdio: ["inherit", "inherit", "inherit", ...request.fds, "pipe"],
+    });
+    const control = child.stdio[layout.control] as Socket | null;
+    const exited = new Promise<ExitStatus>((resolve) => {
+      child.once("error", (error) => {
+        if (child.pid === undefined) resolve({ code: null, signal: null, error });
+      });
+      child.once("exit", (code, signal) => resolve({ code, signal }));
+    });
+    return {
+      pid: child.pid ?? 0,
+      ready: control ? waitForLine(control, READY_LINE) : new Promise(() => {}),
+      exited,
+      kill: (signal) => {
+        try {
+          child.kill(signal as NodeJS.Signals);
+        } catch {
+          // Already gone.
+        }
+      },
+      release: () => {
+        child.unref();
+        control?.unref();
+      },
+    };
+  }
+
+  connectParent(fd: number): ParentLink {
+    const socket = new Socket({ fd, readable: true, writable: true });
+    return socketLink(socket);
+  }
+
+  async createFile(path: string, data: string): Promise<void> {
+    await writeFile(path, data, { flag: "wx", mode: 0o644 });
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await rename(from, to);
+  }
+
+  async removeFile(path: string): Promise<void> {
+    await rm(path, { force: true });
+  }
+}
+
+/** The child's end of the control socket over a `node:net` socket. */
+export function socketLink(socket: Socket): ParentLink {
+  socket.unref();
+  let gone = false;
+  const gonePromise = new Promise<void>((resolve) => {
+    const done = () => {
+      gone = true;
+      resolve();
+    };
+    socket.once("end", done);
+    socket.once("close", done);
+    socket.once("error", done);
+  });
+  socket.resume();
+  return {
+    gone: gonePromise,
+    signalReady: () =>
+      new Promise<void>((resolve) => {
+        // A parent that is already gone has nobody to tell: not an error.
+        if (gone) return resolve();
+        socket.write(READY_LINE, () => resolve());
+      }),
+  };
+}
+
+/** Resolves once `line` has been read from `stream`; never rejects. */
+export function waitForLine(stream: Socket, line: string): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = "";
+    const onData = (chunk: Buffer | string) => {
+      seen += chunk.toString();
+      if (seen.includes(line)) {
+        stream.off("data", onData);
+        resolve();
+      } else if (seen.length > 4096) {
+        seen = seen.slice(-line.length);
+      }
+    };
+    stream.on("data", onData);
+    stream.on("error", () => {});
+  });
+}

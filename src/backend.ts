@@ -1,0 +1,139 @@
+/**
+ * The contract between the runtime-agnostic core and a runtime backend.
+ * Everything that differs between Node, Bun and Deno sits behind this
+ * interface; `runtimes/` holds one implementation per runtime.
+ *
+ * @module
+ */
+import type { Server } from "node:net";
+import type { ListenSpec, Network } from "./address.ts";
+import { TableflipError } from "./errors.ts";
+
+/** A listening socket as the core sees it: a `node:net` server, on every runtime. */
+export type Listener = Server;
+
+/** Something that can serve connections accepted on a listener (an `http`, `https`, `tls` or `net` server). */
+export type ConnectionHandler = Server;
+
+/** How a child process ended. */
+export interface ExitStatus {
+  /** Exit code, or `null` if a signal ended it or it never started. */
+  code: number | null;
+  /** Signal name, or `null`. */
+  signal: string | null;
+  /** Set when the process could not be started at all. */
+  error?: Error;
+}
+
+/** Where the spawner placed the fds in the child. */
+export interface FdLayout {
+  /** Child-side fd number of each passed fd, in the order given. */
+  fds: number[];
+  /** Child-side fd number of the control socket. */
+  control: number;
+}
+
+/** What the core asks a backend to start. */
+export interface SpawnRequest {
+  /** Executable and arguments. */
+  argv: string[];
+  /** Working directory of the child. */
+  cwd: string;
+  /** Complete environment of the child, without the manifest. */
+  env: Record<string, string>;
+  /** Parent-side fds to pass. */
+  fds: number[];
+  /** Returns the extra environment (the manifest) once the layout is known. */
+  manifestEnv(layout: FdLayout): Record<string, string>;
+}
+
+/** A child as seen from the parent. */
+export interface SpawnedChild {
+  /** Its pid (0 if it could not be started). */
+  readonly pid: number;
+  /** Resolves when the child writes the ready line; never rejects. */
+  readonly ready: Promise<void>;
+  /** Resolves when the child ends (or fails to start). */
+  readonly exited: Promise<ExitStatus>;
+  /** Sends a signal. */
+  kill(signal: string): void;
+  /**
+   * The upgrade succeeded: stop tracking the child so this process can exit,
+   * but keep the control socket open until exit (the child sees EOF then).
+   */
+  release(): void;
+}
+
+/** The child's end of the control socket. */
+export interface ParentLink {
+  /** Writes the ready line. */
+  signalReady(): Promise<void>;
+  /** Resolves when the parent process is gone (EOF on the control socket). */
+  readonly gone: Promise<void>;
+}
+
+/** What an fd turned out to be. */
+export type FdType = "socket" | "other" | "closed";
+
+/** One runtime's implementation of everything the core cannot do portably. */
+export interface Backend {
+  /** `node`, `bun` or `deno`. */
+  readonly name: string;
+  /** This process's pid. */
+  pid(): number;
+  /** The current working directory. */
+  cwd(): string;
+  /** Reads an environment variable. */
+  getEnv(name: string): string | undefined;
+  /** Removes an environment variable from this process. */
+  deleteEnv(name: string): void;
+  /** A copy of the whole environment. */
+  environment(): Record<string, string>;
+  /** The command line that starts this program again: executable, runtime flags, script, args. */
+  reexecArgv(): string[];
+  /** Installs a signal handler; returns a function that removes it. */
+  onSignal(signal: string, handler: () => void): () => void;
+
+  /** Binds a fresh listener. */
+  listen(spec: ListenSpec, handler?: ConnectionHandler): Promise<Listener>;
+  /** Adopts an inherited listening fd. */
+  adopt(fd: number, network: Network, handler?: ConnectionHandler): Promise<Listener>;
+  /** The fd behind a listener, if it still has one. */
+  fdOf(listener: Listener): number | undefined;
+  /** Whether `fd` is open, and whether it is a socket. */
+  fdType(fd: number): FdType;
+  /** Closes a raw fd. */
+  closeFd(fd: number): void;
+
+  /** Starts the next generation. */
+  spawn(request: SpawnRequest): SpawnedChild;
+  /** Opens the child's end of the control socket. */
+  connectParent(fd: number): ParentLink;
+
+  /** Creates `path` with `data`; fails if it exists. */
+  createFile(path: string, data: string): Promise<void>;
+  /** Renames a file, replacing the target (not following a symlink at the target). */
+  rename(from: string, to: string): Promise<void>;
+  /** Removes a file; ignores a missing one. */
+  removeFile(path: string): Promise<void>;
+}
+
+let defaultFactory: (() => Backend) | undefined;
+let defaultInstance: Backend | undefined;
+
+/** Sets how the default backend is made (done by `mod.ts` from the runtime it detects). */
+export function setDefaultBackend(factory: () => Backend): void {
+  defaultFactory = factory;
+  defaultInstance = undefined;
+}
+
+/** The backend for this runtime, made once. */
+export function defaultBackend(): Backend {
+  if (!defaultFactory) {
+    throw new TableflipError(
+      "ERR_UNSUPPORTED",
+      "no runtime backend is registered: import tableflip from its mod.ts or pass options.backend",
+    );
+  }
+  return defaultInstance ??= defaultFactory();
+}

@@ -1,0 +1,149 @@
+/**
+ * Typed errors. Every error thrown or rejected by tableflip is a
+ * {@link TableflipError} with a stable `code`, so callers can branch on
+ * `err.code` without parsing messages.
+ *
+ * @module
+ */
+
+/** Stable error codes, one per failure kind. */
+export type ErrorCode =
+  | "ERR_UPGRADE_IN_PROGRESS"
+  | "ERR_NOT_READY"
+  | "ERR_PARENT_ALIVE"
+  | "ERR_STOPPED"
+  | "ERR_CHILD_EXITED"
+  | "ERR_CHILD_TIMEOUT"
+  | "ERR_SPAWN"
+  | "ERR_MANIFEST"
+  | "ERR_INHERITED_FD"
+  | "ERR_PID_FILE"
+  | "ERR_LISTEN"
+  | "ERR_INVALID_ARGUMENT"
+  | "ERR_ALREADY_CREATED"
+  | "ERR_UNSUPPORTED";
+
+/** Base class of every error tableflip produces. */
+export class TableflipError extends Error {
+  /** A stable, machine-readable code for the failure kind. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "TableflipError";
+    this.code = code;
+  }
+}
+
+/** `upgrade()` was called while another upgrade is still running. */
+export class UpgradeInProgressError extends TableflipError {
+  constructor() {
+    super("ERR_UPGRADE_IN_PROGRESS", "an upgrade is already in progress");
+    this.name = "UpgradeInProgressError";
+  }
+}
+
+/** `upgrade()` was called before this process called `ready()`. */
+export class NotReadyError extends TableflipError {
+  constructor() {
+    super(
+      "ERR_NOT_READY",
+      "this process has not called ready() yet, so it cannot hand over",
+    );
+    this.name = "NotReadyError";
+  }
+}
+
+/** `upgrade()` was called while this process's own parent is still running. */
+export class ParentAliveError extends TableflipError {
+  /** Pid of the parent generation that has not exited yet. */
+  readonly parentPid: number;
+  constructor(parentPid: number) {
+    super(
+      "ERR_PARENT_ALIVE",
+      `parent process ${parentPid} has not exited yet; wait for it before upgrading again`,
+    );
+    this.name = "ParentAliveError";
+    this.parentPid = parentPid;
+  }
+}
+
+/** The upgrader was stopped, or this process already handed over. */
+export class StoppedError extends TableflipError {
+  constructor(what = "the upgrader was stopped") {
+    super("ERR_STOPPED", what);
+    this.name = "StoppedError";
+  }
+}
+
+/** The new process exited before it called `ready()`. */
+export class ChildExitedError extends TableflipError {
+  /** Pid of the child that exited. */
+  readonly pid: number;
+  /** Its exit code, or `null` if a signal ended it. */
+  readonly exitCode: number | null;
+  /** The signal that ended it, or `null` if it exited by itself. */
+  readonly signal: string | null;
+  constructor(pid: number, exitCode: number | null, signal: string | null) {
+    const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
+    super("ERR_CHILD_EXITED", `new process ${pid} ${how} before it was ready`);
+    this.name = "ChildExitedError";
+    this.pid = pid;
+    this.exitCode = exitCode;
+    this.signal = signal;
+  }
+}
+
+/** The new process did not call `ready()` in time; it has been killed. */
+export class ChildTimeoutError extends TableflipError {
+  /** Pid of the child that was killed. */
+  readonly pid: number;
+  /** The limit that ran out, in milliseconds. */
+  readonly timeoutMs: number;
+  constructor(pid: number, timeoutMs: number) {
+    super(
+      "ERR_CHILD_TIMEOUT",
+      `new process ${pid} was not ready within ${timeoutMs} ms and was killed`,
+    );
+    this.name = "ChildTimeoutError";
+    this.pid = pid;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The inherited-fd manifest in the environment is malformed. */
+export class ManifestError extends TableflipError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_MANIFEST", `invalid inherited-fd manifest: ${message}`, options);
+    this.name = "ManifestError";
+  }
+}
+
+/** An fd named in the manifest is not open, or not the kind it claims. */
+export class InheritedFdError extends TableflipError {
+  /** The fd number that failed the check. */
+  readonly fd: number;
+  constructor(fd: number, message: string, options?: { cause?: unknown }) {
+    super("ERR_INHERITED_FD", `inherited fd ${fd}: ${message}`, options);
+    this.name = "InheritedFdError";
+    this.fd = fd;
+  }
+}
+
+/** The PID file could not be written. */
+export class PidFileError extends TableflipError {
+  /** The PID file path that could not be written. */
+  readonly path: string;
+  constructor(path: string, options?: { cause?: unknown }) {
+    const why = describeCause(options?.cause);
+    super("ERR_PID_FILE", `cannot write PID file ${path}${why}`, options);
+    this.name = "PidFileError";
+    this.path = path;
+  }
+}
+
+/** Returns `": <message>"` for an error cause, or an empty string. */
+export function describeCause(cause: unknown): string {
+  if (cause instanceof Error) return `: ${cause.message}`;
+  return cause === undefined ? "" : `: ${String(cause)}`;
+}

@@ -1,0 +1,30 @@
+/**
+ * Lifecycle events, for logging and metrics. Pass `onEvent` to the
+ * {@link Upgrader} to receive them.
+ *
+ * @module
+ */
+import type { TableflipError } from "./errors.ts";
+import type { EntryShape } from "./protocol.ts";
+
+/** Everything the upgrader reports, discriminated by `type`. */
+export type UpgradeEvent =
+  /** This process called `ready()` (PID file written, parent told). */
+  | { type: "ready"; pid: number; generation: number }
+  /** `upgrade()` began. */
+  | { type: "upgrade-started"; generation: number }
+  /** The next generation was spawned. */
+  | { type: "child-spawned"; pid: number; fds: number }
+  /** The next generation reported ready; this process will exit. */
+  | { type: "child-ready"; pid: number }
+  /** `upgrade()` failed; this process keeps serving. */
+  | { type: "upgrade-failed"; error: TableflipError }
+  /** An inherited fd nobody claimed was closed at `ready()`. */
+  | { type: "fd-closed"; fd: number; entry: EntryShape }
+  /** `exit` settled: a child took over, or `stop()` ran. */
+  | { type: "exiting"; reason: "upgraded" | "stopped" }
+  /** The parent generation exited. */
+  | { type: "parent-gone"; pid: number };
+
+/** Receives {@link UpgradeEvent}s. Exceptions thrown by it are ignored. */
+export type EventHook = (event: UpgradeEvent) => void;

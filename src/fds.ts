@@ -1,0 +1,134 @@
+/**
+ * The fd registry: what this process inherited, what it uses, and what it
+ * will pass on. Listeners are keyed by (network, address) and files by name,
+ * as in Go's tableflip.
+ *
+ * @module
+ */
+import type { Backend, Listener } from "./backend.ts";
+import {
+  describeEntry,
+  type EntryShape,
+  entryKey,
+  type FdEntry,
+  type ListenerEntry,
+} from "./protocol.ts";
+import type { ListenSpec } from "./address.ts";
+import { InheritedFdError, TableflipError } from "./errors.ts";
+
+/** A registered fd that will be passed to the next generation. */
+export type Passed =
+  | { kind: "listener"; network: ListenerEntry["network"]; address: string; listener: Listener }
+  | { kind: "file"; name: string; fd: number };
+
+/** Inherited and used fds of one process. */
+export class FdRegistry {
+  readonly #backend: Backend;
+  /** Inherited entries not claimed yet, by key. */
+  readonly #inherited = new Map<string, FdEntry>();
+  /** Entries this process uses and will pass on, by key. */
+  readonly #used = new Map<string, Passed>();
+
+  constructor(backend: Backend, inherited: FdEntry[]) {
+    this.#backend = backend;
+    for (const entry of inherited) this.#inherited.set(entryKey(entry), entry);
+  }
+
+  /**
+   * Checks that every inherited fd is open and is what the manifest claims.
+   * Throws an {@link InheritedFdError} for the first that is not.
+   */
+  verifyInherited(): void {
+    for (const entry of this.#inherited.values()) {
+      const type = this.#backend.fdType(entry.fd);
+      if (type === "closed") {
+        throw new InheritedFdError(entry.fd, `${describeEntry(entry)} is not open`);
+      }
+      if (entry.kind === "listener" && type !== "socket") {
+        throw new InheritedFdError(entry.fd, `${describeEntry(entry)} is not a socket`);
+      }
+    }
+  }
+
+  /**
+   * Claims the inherited listener for `spec`. A TCP port 0 matches the first
+   * unclaimed inherited listener of the same network and host.
+   */
+  claimListener(spec: ListenSpec, address: string): ListenerEntry | undefined {
+    let entry = this.#inherited.get(entryKey({ kind: "listener", network: spec.network, address }));
+    if (!entry && spec.network !== "unix" && spec.port === 0) {
+      const prefix = address.slice(0, address.lastIndexOf(":") + 1);
+      entry = [...this.#inherited.values()].find((e) =>
+        e.kind === "listener" && e.network === spec.network &&
+        e.address.startsWith(prefix) && /^\d+$/.test(e.address.slice(prefix.length))
+      );
+    }
+    if (!entry || entry.kind !== "listener") return undefined;
+    this.#inherited.delete(entryKey(entry));
+    return entry;
+  }
+
+  /** Claims the inherited file `name`, returning its fd. */
+  claimFile(name: string): number | undefined {
+    const key = entryKey({ kind: "file", name });
+    const entry = this.#inherited.get(key);
+    if (!entry) return undefined;
+    this.#inherited.delete(key);
+    return entry.fd;
+  }
+
+  /** Whether something is already registered under this listener key. */
+  usedListener(network: ListenerEntry["network"], address: string): Listener | undefined {
+    const used = this.#used.get(entryKey({ kind: "listener", network, address }));
+    return used?.kind === "listener" ? used.listener : undefined;
+  }
+
+  /** Registers a listener to pass on. */
+  addListener(network: ListenerEntry["network"], address: string, listener: Listener): void {
+    this.#add({ kind: "listener", network, address, listener });
+  }
+
+  /** Registers a file fd to pass on. */
+  addFile(name: string, fd: number): void {
+    this.#add({ kind: "file", name, fd });
+  }
+
+  #add(passed: Passed): void {
+    const key = entryKey(passed);
+    if (this.#used.has(key)) {
+      throw new TableflipError(
+        "ERR_INVALID_ARGUMENT",
+        `${describeEntry(passed)} is already registered`,
+      );
+    }
+    this.#used.set(key, passed);
+  }
+
+  /**
+   * What to pass to the next generation: every registered entry that still
+   * has an open fd. Listeners closed by the application are dropped.
+   */
+  passable(): { entry: EntryShape; fd: number }[] {
+    const out: { entry: EntryShape; fd: number }[] = [];
+    for (const [key, passed] of this.#used) {
+      const fd = passed.kind === "listener" ? this.#backend.fdOf(passed.listener) : passed.fd;
+      if (fd === undefined) {
+        this.#used.delete(key);
+        continue;
+      }
+      const entry: EntryShape = passed.kind === "listener"
+        ? { kind: "listener", network: passed.network, address: passed.address }
+        : { kind: "file", name: passed.name };
+      out.push({ entry, fd });
+    }
+    return out;
+  }
+
+  /** Closes every inherited fd nobody claimed; returns the entries closed. */
+  closeUnclaimed(): FdEntry[] {
+    const closed = [...this.#inherited.values()];
+    for (const entry of closed) this.#backend.closeFd(entry.fd);
+    this.#inherited.clear();
+    return closed;
+  }
+}

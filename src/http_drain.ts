@@ -1,0 +1,174 @@
+/**
+ * Graceful drain for `node:http` and `node:https` servers that does not
+ * reset keep-alive clients. Node >= 19's `server.close()` closes idle
+ * keep-alive sockets at once, which races clients that are just sending
+ * their next request: they see a reset. This drain instead:
+ *
+ * - stops accepting (closes the listeners, not the connections);
+ * - answers in-flight and later requests with `Connection: close`, so each
+ *   keep-alive client learns from a response that the connection ends;
+ * - closes a connection by itself only when it is idle, has served at least
+ *   one request, and has stayed idle for `idleGrace` ms;
+ * - never closes a just-accepted connection before its first request;
+ * - destroys what is left at the deadline.
+ *
+ * @module
+ */
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node:http";
+import { Server as NetServer, type Socket } from "node:net";
+import { Server as TlsServer } from "node:tls";
+
+/** Options for {@link HttpDrain}. */
+export interface DrainOptions {
+  /** How long an idle keep-alive connection must stay idle before the drain closes it, in ms. Default 2000. */
+  idleGrace?: number;
+}
+
+/** Options for {@link HttpDrain.shutdown}. */
+export interface ShutdownOptions {
+  /**
+   * The listeners that feed this server, to stop accepting on. Default: the
+   * server itself, if it is listening.
+   */
+  listeners?: NetServer[];
+  /** Deadline for the drain in ms; what is left is destroyed then. Default 30 000. */
+  timeout?: number;
+  /** Aborting ends the drain at once, as if the deadline had passed. */
+  signal?: AbortSignal;
+}
+
+/** What a drain did. */
+export interface DrainResult {
+  /** Connections that ended gracefully during the drain. */
+  closed: number;
+  /** Connections destroyed at the deadline (or on abort). */
+  forced: number;
+  /** True if the deadline passed (or the signal aborted) with connections left. */
+  timedOut: boolean;
+}
+
+interface Connection {
+  /** Requests being answered. */
+  busy: number;
+  /** Requests answered. */
+  served: number;
+  /** When the last response finished. */
+  idleSince: number;
+  /** Responses whose headers are not sent yet. */
+  pending: Set<ServerResponse>;
+}
+
+/** How often the drain looks for connections it may close, in ms. */
+const SWEEP_INTERVAL = 100;
+
+/**
+ * Tracks an HTTP(S) server's connections from construction on, and drains
+ * them without resets on {@link shutdown}. Create it before the server
+ * accepts its first connection.
+ */
+export class HttpDrain {
+  readonly #server: HttpServer;
+  readonly #idleGrace: number;
+  readonly #connections = new Map<Socket, Connection>();
+  #draining = false;
+  #closedWhileDraining = 0;
+
+  constructor(server: HttpServer, options: DrainOptions = {}) {
+    this.#server = server;
+    this.#idleGrace = options.idleGrace ?? 2000;
+    const event = server instanceof TlsServer ? "secureConnection" : "connection";
+    server.on(event, (socket: Socket) => this.#track(socket));
+    server.on("request", (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
+  }
+
+  /** Whether {@link shutdown} has started. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Open connections being tracked. */
+  get connections(): number {
+    return this.#connections.size;
+  }
+
+  /** Stops accepting and drains; resolves when every connection has ended or the deadline passed. */
+  async shutdown(options: ShutdownOptions = {}): Promise<DrainResult> {
+    this.#draining = true;
+    const listeners = options.listeners ?? (this.#server.listening ? [this.#server] : []);
+    // net.Server's close, not http's: http's also kills idle keep-alive sockets at once.
+    const closing = listeners.map((listener) =>
+      new Promise<void>((resolve) => NetServer.prototype.close.call(listener, () => resolve()))
+    );
+    for (const connection of this.#connections.values()) {
+      for (const res of connection.pending) markClose(res);
+    }
+    const timedOut = await this.#sweepUntilEmpty(options.timeout ?? 30_000, options.signal);
+    let forced = 0;
+    for (const socket of this.#connections.keys()) {
+      socket.destroy();
+      forced++;
+    }
+    this.#connections.clear();
+    await Promise.all(closing);
+    return { closed: this.#closedWhileDraining, forced, timedOut };
+  }
+
+  #sweepUntilEmpty(timeout: number, signal?: AbortSignal): Promise<boolean> {
+    return new Promise((resolve) => {
+      const finish = (timedOut: boolean) => {
+        clearInterval(sweeper);
+        clearTimeout(deadline);
+        signal?.removeEventListener("abort", onAbort);
+        resolve(timedOut);
+      };
+      const sweep = () => {
+        const now = Date.now();
+        for (const [socket, c] of this.#connections) {
+          if (c.busy === 0 && c.served > 0 && now - c.idleSince >= this.#idleGrace) {
+            socket.destroy();
+          }
+        }
+        if (this.#connections.size === 0) finish(false);
+      };
+      const onAbort = () => finish(this.#connections.size > 0);
+      const sweeper = setInterval(sweep, SWEEP_INTERVAL);
+      const deadline = setTimeout(() => finish(this.#connections.size > 0), timeout);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      if (signal?.aborted) onAbort();
+      else sweep();
+    });
+  }
+
+  #track(socket: Socket): Connection {
+    let connection = this.#connections.get(socket);
+    if (connection) return connection;
+    connection = { busy: 0, served: 0, idleSince: Date.now(), pending: new Set() };
+    this.#connections.set(socket, connection);
+    socket.once("close", () => {
+      if (this.#connections.delete(socket) && this.#draining) this.#closedWhileDraining++;
+    });
+    return connection;
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const connection = this.#track(req.socket);
+    connection.busy++;
+    connection.pending.add(res);
+    if (this.#draining) markClose(res);
+    let done = false;
+    const onDone = () => {
+      if (done) return;
+      done = true;
+      connection.pending.delete(res);
+      connection.busy--;
+      connection.served++;
+      connection.idleSince = Date.now();
+    };
+    res.once("finish", onDone);
+    res.once("close", onDone);
+  }
+}
+
+function markClose(res: ServerResponse): void {
+  if (!res.headersSent) res.setHeader("Connection", "close");
+}

@@ -1,0 +1,464 @@
+/**
+ * The upgrader: Go tableflip's `Upgrader`, in idiomatic TypeScript.
+ *
+ * @module
+ */
+import {
+  type Backend,
+  type ConnectionHandler,
+  defaultBackend,
+  type Listener,
+  type ParentLink,
+  type SpawnedChild,
+} from "./backend.ts";
+import { checkNetwork, formatAddress, type Network, parseAddress } from "./address.ts";
+import {
+  ChildExitedError,
+  ChildTimeoutError,
+  describeCause,
+  NotReadyError,
+  ParentAliveError,
+  StoppedError,
+  TableflipError,
+  UpgradeInProgressError,
+} from "./errors.ts";
+import type { EventHook, UpgradeEvent } from "./events.ts";
+import { FdRegistry } from "./fds.ts";
+import { resolvePidFile, writePidFile } from "./pid_file.ts";
+import {
+  decodeManifest,
+  encodeManifest,
+  type Manifest,
+  MANIFEST_ENV,
+  PROTOCOL_VERSION,
+} from "./protocol.ts";
+
+/** Default for {@link UpgraderOptions.upgradeTimeout}: 60 s, as in Go's tableflip. */
+export const DEFAULT_UPGRADE_TIMEOUT = 60_000;
+
+/** Options for {@link Upgrader}. */
+export interface UpgraderOptions {
+  /**
+   * Path of the PID file, written atomically at `ready()`. A relative path is
+   * resolved against the initial working directory.
+   */
+  pidFile?: string;
+  /** How long a new process may take to become ready, in ms. Default 60 000. */
+  upgradeTimeout?: number;
+  /**
+   * The command that starts the new generation: executable and arguments.
+   * Default: the same runtime, runtime flags, script and arguments as this process.
+   * Name another runtime here to switch runtimes during an upgrade.
+   */
+  command?: string[];
+  /** Working directory of the new generation. Default: the initial working directory. */
+  cwd?: string;
+  /** Extra environment for the new generation, on top of this process's own. */
+  env?: Record<string, string>;
+  /** Receives lifecycle events (for logs and metrics). */
+  onEvent?: EventHook;
+  /** The runtime backend. Default: the one for the runtime this runs on. */
+  backend?: Backend;
+}
+
+/** Options for a single {@link Upgrader.upgrade} call. */
+export interface UpgradeOptions {
+  /** Cancels this upgrade attempt; the child is killed and the call rejects. */
+  signal?: AbortSignal;
+}
+
+type State = "running" | "upgrading" | "upgraded" | "stopped";
+
+let current: Upgrader | undefined;
+
+/**
+ * Coordinates one process's part in a graceful upgrade: the listeners it
+ * inherited or created, readiness, spawning the next generation and handing
+ * over. Create exactly one per process.
+ *
+ * ```ts
+ * const upg = new Upgrader({ pidFile: "app.pid" });
+ * const server = http.createServer(handler);
+ * await upg.listen("tcp", ":8080", server);
+ * await upg.ready();
+ * upg.upgradeOnSignal("SIGHUP");
+ * await upg.exit; // a new generation took over: drain and exit
+ * ```
+ */
+export class Upgrader {
+  readonly #backend: Backend;
+  readonly #options: UpgraderOptions;
+  readonly #cwd: string;
+  readonly #manifest: Manifest | undefined;
+  readonly #fds: FdRegistry;
+  readonly #parent: ParentLink | undefined;
+  #parentGone = false;
+  #ready = false;
+  #state: State = "running";
+  #abortUpgrade: AbortController | undefined;
+  readonly #exitController = new AbortController();
+  readonly #exit: Promise<void>;
+  #resolveExit!: () => void;
+
+  /**
+   * Reads and checks the inherited-fd manifest, if any. Throws a
+   * `ManifestError` or `InheritedFdError` when it is malformed or names fds
+   * that are not open or not what they claim; nothing is adopted then.
+   */
+  constructor(options: UpgraderOptions = {}) {
+    const backend = options.backend ?? defaultBackend();
+    if (current && current.#state !== "stopped") {
+      throw new TableflipError(
+        "ERR_ALREADY_CREATED",
+        "an Upgrader already exists in this process; call stop() on it first",
+      );
+    }
+    checkTimeout(options.upgradeTimeout);
+    this.#backend = backend;
+    this.#options = options;
+    this.#cwd = backend.cwd();
+    this.#exit = new Promise((resolve) => this.#resolveExit = resolve);
+
+    const text = backend.getEnv(MANIFEST_ENV);
+    this.#manifest = text === undefined ? undefined : decodeManifest(text);
+    this.#fds = new FdRegistry(backend, this.#manifest?.fds ?? []);
+    if (this.#manifest) {
+      this.#fds.verifyInherited();
+      if (backend.fdType(this.#manifest.control) !== "socket") {
+        throw new TableflipError(
+          "ERR_INHERITED_FD",
+          `inherited fd ${this.#manifest.control}: the control socket is not an open socket`,
+        );
+      }
+      // Grandchildren spawned by the application must not think they are upgrades.
+      backend.deleteEnv(MANIFEST_ENV);
+      const parentPid = this.#manifest.parentPid;
+      this.#parent = backend.connectParent(this.#manifest.control);
+      this.#parent.gone.then(() => {
+        this.#parentGone = true;
+        this.#emit({ type: "parent-gone", pid: parentPid });
+      });
+    }
+    current = this;
+  }
+
+  /** 0 for the first process, one more for each upgrade since. */
+  get generation(): number {
+    return this.#manifest?.generation ?? 0;
+  }
+
+  /** Pid of this process. */
+  get pid(): number {
+    return this.#backend.pid();
+  }
+
+  /** The runtime backend in use (`node`, `bun` or `deno`). */
+  get runtime(): string {
+    return this.#backend.name;
+  }
+
+  /** Settles when a new generation took over or `stop()` ran: time to drain and exit. */
+  get exit(): Promise<void> {
+    return this.#exit;
+  }
+
+  /** Aborted at the same moment {@link exit} settles. */
+  get exitSignal(): AbortSignal {
+    return this.#exitController.signal;
+  }
+
+  /** True when this process was started by an upgrade. */
+  hasParent(): boolean {
+    return this.#manifest !== undefined;
+  }
+
+  /** Resolves when the parent generation has exited (at once if there is none). */
+  waitForParent(signal?: AbortSignal): Promise<void> {
+    if (!this.#parent) return Promise.resolve();
+    return abortable(this.#parent.gone, signal);
+  }
+
+  /**
+   * Returns the listener inherited under (network, address), or creates one.
+   * With `handler` (an `http`, `https`, `tls` or `net` server), connections
+   * accepted on the listener are served by it. A TCP address with port 0 is
+   * registered under the real port it got.
+   */
+  async listen(network: Network, address: string, handler?: ConnectionHandler): Promise<Listener> {
+    const existing = await this.listener(network, address, handler);
+    if (existing) return existing;
+    const spec = parseAddress(checkNetwork(network), address);
+    this.#checkOpen();
+    let listener: Listener;
+    try {
+      listener = await this.#backend.listen(spec, handler);
+    } catch (cause) {
+      throw new TableflipError(
+        "ERR_LISTEN",
+        `cannot listen on ${network} ${address}${describeCause(cause)}`,
+        { cause },
+      );
+    }
+    const bound = spec.network === "unix" ? address : formatAddress({
+      ...spec,
+      port: (listener.address() as { port: number } | null)?.port ?? spec.port,
+    });
+    this.#fds.addListener(spec.network, bound, listener);
+    return listener;
+  }
+
+  /**
+   * Returns the listener inherited under (network, address), adopting it, or
+   * the one already registered there; `undefined` if there is none.
+   */
+  async listener(
+    network: Network,
+    address: string,
+    handler?: ConnectionHandler,
+  ): Promise<Listener | undefined> {
+    const spec = parseAddress(checkNetwork(network), address);
+    const canonical = formatAddress(spec);
+    const used = this.#fds.usedListener(spec.network, canonical);
+    if (used) return used;
+    const entry = this.#fds.claimListener(spec, canonical);
+    if (!entry) return undefined;
+    let listener: Listener;
+    try {
+      listener = await this.#backend.adopt(entry.fd, entry.network, handler);
+    } catch (cause) {
+      throw new TableflipError(
+        "ERR_INHERITED_FD",
+        `inherited fd ${entry.fd}: cannot adopt ${entry.network} listener ${entry.address}${
+          describeCause(cause)
+        }`,
+        { cause },
+      );
+    }
+    this.#fds.addListener(entry.network, entry.address, listener);
+    return listener;
+  }
+
+  /** Registers a listener created elsewhere, so it is passed to the next generation. */
+  addListener(network: Network, address: string, listener: Listener): void {
+    const spec = parseAddress(checkNetwork(network), address);
+    this.#fds.addListener(spec.network, formatAddress(spec), listener);
+  }
+
+  /** Returns the fd inherited under `name`, or `undefined`. */
+  file(name: string): number | undefined {
+    return this.#fds.claimFile(name);
+  }
+
+  /** Registers an fd under `name`, so it is passed to the next generation. */
+  addFile(name: string, fd: number): void {
+    if (!Number.isSafeInteger(fd) || fd < 0) {
+      throw new TableflipError("ERR_INVALID_ARGUMENT", `addFile(${JSON.stringify(name)}): bad fd ${fd}`);
+    }
+    this.#fds.addFile(name, fd);
+  }
+
+  /**
+   * Declares this process ready: closes inherited fds nobody claimed, writes
+   * the PID file, and tells the parent (which then exits). Call it once
+   * everything is listening.
+   */
+  async ready(): Promise<void> {
+    this.#checkOpen();
+    if (this.#ready) return;
+    for (const entry of this.#fds.closeUnclaimed()) {
+      const { fd, ...shape } = entry;
+      this.#emit({ type: "fd-closed", fd, entry: shape });
+    }
+    if (this.#options.pidFile !== undefined) {
+      const path = resolvePidFile(this.#options.pidFile, this.#cwd);
+      await writePidFile(this.#backend, path, this.#backend.pid());
+    }
+    await this.#parent?.signalReady();
+    this.#ready = true;
+    this.#emit({ type: "ready", pid: this.pid, generation: this.generation });
+  }
+
+  /**
+   * Starts the next generation with this process's fds and resolves once it
+   * is ready; {@link exit} settles at the same time. Rejects, leaving this
+   * process serving, if another upgrade is running, this process is not ready
+   * or its own parent is still alive, the upgrader is stopped, or the child
+   * exits or does not become ready within `upgradeTimeout` (it is killed).
+   */
+  upgrade(options: UpgradeOptions = {}): Promise<void> {
+    try {
+      this.#checkCanUpgrade();
+    } catch (error) {
+      this.#emit({ type: "upgrade-failed", error: error as TableflipError });
+      return Promise.reject(error);
+    }
+    this.#state = "upgrading";
+    const abort = new AbortController();
+    this.#abortUpgrade = abort;
+    const outer = options.signal;
+    const onOuterAbort = () => abort.abort(new StoppedError("the upgrade was aborted"));
+    outer?.addEventListener("abort", onOuterAbort, { once: true });
+    if (outer?.aborted) onOuterAbort();
+    return this.#runUpgrade(abort.signal).then(
+      () => {
+        this.#state = "upgraded";
+        this.#finish("upgraded");
+      },
+      (error: TableflipError) => {
+        if (this.#state === "upgrading") this.#state = "running";
+        this.#emit({ type: "upgrade-failed", error });
+        throw error;
+      },
+    ).finally(() => {
+      outer?.removeEventListener("abort", onOuterAbort);
+      this.#abortUpgrade = undefined;
+    });
+  }
+
+  /**
+   * Calls {@link upgrade} whenever this process receives `signal` (default
+   * `SIGHUP`). Failures go to `onError` (and to `onEvent`). Returns a
+   * function that removes the handler.
+   */
+  upgradeOnSignal(signal = "SIGHUP", onError?: (error: TableflipError) => void): () => void {
+    return this.#backend.onSignal(signal, () => {
+      this.upgrade().catch((error) => onError?.(error));
+    });
+  }
+
+  /** Prevents further upgrades, cancels a running one, and settles {@link exit}. */
+  stop(): void {
+    if (this.#state === "stopped" || this.#state === "upgraded") return;
+    this.#state = "stopped";
+    this.#abortUpgrade?.abort(new StoppedError());
+    this.#finish("stopped");
+  }
+
+  #checkCanUpgrade(): void {
+    if (this.#state === "upgrading") throw new UpgradeInProgressError();
+    this.#checkOpen();
+    if (!this.#ready) throw new NotReadyError();
+    if (this.#manifest && !this.#parentGone) throw new ParentAliveError(this.#manifest.parentPid);
+  }
+
+  #checkOpen(): void {
+    if (this.#state === "stopped") throw new StoppedError();
+    if (this.#state === "upgraded") throw new StoppedError("this process already handed over");
+  }
+
+  async #runUpgrade(signal: AbortSignal): Promise<void> {
+    const generation = this.generation + 1;
+    this.#emit({ type: "upgrade-started", generation });
+    const passed = this.#fds.passable();
+    const env = { ...this.#backend.environment(), ...this.#options.env };
+    delete env[MANIFEST_ENV];
+    let child: SpawnedChild;
+    try {
+      child = this.#backend.spawn({
+        argv: this.#options.command ?? this.#backend.reexecArgv(),
+        cwd: this.#options.cwd ?? this.#cwd,
+        env,
+        fds: passed.map((p) => p.fd),
+        manifestEnv: (layout) => ({
+          [MANIFEST_ENV]: encodeManifest({
+            v: PROTOCOL_VERSION,
+            parentPid: this.#backend.pid(),
+            generation,
+            control: layout.control,
+            fds: passed.map((p, i) => ({ ...p.entry, fd: layout.fds[i] }) as Manifest["fds"][0]),
+          }),
+        }),
+      });
+    } catch (cause) {
+      throw new TableflipError("ERR_SPAWN", `cannot start the new process${describeCause(cause)}`, {
+        cause,
+      });
+    }
+    if (child.pid) this.#emit({ type: "child-spawned", pid: child.pid, fds: passed.length });
+
+    const timeoutMs = this.#options.upgradeTimeout ?? DEFAULT_UPGRADE_TIMEOUT;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    const outcome = await Promise.race([
+      child.ready.then(() => ({ kind: "ready" as const })),
+      child.exited.then((status) => ({ kind: "exited" as const, status })),
+      new Promise<{ kind: "timeout" }>((resolve) => {
+        timer = setTimeout(() => resolve({ kind: "timeout" }), timeoutMs);
+      }),
+      new Promise<{ kind: "aborted"; reason: unknown }>((resolve) => {
+        onAbort = () => resolve({ kind: "aborted", reason: signal.reason });
+        if (signal.aborted) onAbort();
+        else signal.addEventListener("abort", onAbort, { once: true });
+      }),
+    ]);
+    clearTimeout(timer);
+    if (onAbort) signal.removeEventListener("abort", onAbort);
+
+    switch (outcome.kind) {
+      case "ready":
+        if (this.#state !== "upgrading") {
+          // stop() ran in the same tick: the child must not take over.
+          await killAndWait(child);
+          throw new StoppedError();
+        }
+        child.release();
+        this.#emit({ type: "child-ready", pid: child.pid });
+        return;
+      case "exited": {
+        const { status } = outcome;
+        if (status.error) {
+          throw new TableflipError(
+            "ERR_SPAWN",
+            `cannot start the new process${describeCause(status.error)}`,
+            { cause: status.error },
+          );
+        }
+        throw new ChildExitedError(child.pid, status.code, status.signal);
+      }
+      case "timeout":
+        await killAndWait(child);
+        throw new ChildTimeoutError(child.pid, timeoutMs);
+      case "aborted":
+        await killAndWait(child);
+        throw outcome.reason instanceof TableflipError ? outcome.reason : new StoppedError();
+    }
+  }
+
+  #finish(reason: "upgraded" | "stopped"): void {
+    this.#emit({ type: "exiting", reason });
+    this.#exitController.abort();
+    this.#resolveExit();
+  }
+
+  #emit(event: UpgradeEvent): void {
+    try {
+      this.#options.onEvent?.(event);
+    } catch {
+      // A broken logger must not break an upgrade.
+    }
+  }
+}
+
+async function killAndWait(child: SpawnedChild): Promise<void> {
+  child.kill("SIGKILL");
+  await child.exited;
+}
+
+function checkTimeout(timeout: number | undefined): void {
+  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0)) {
+    throw new TableflipError(
+      "ERR_INVALID_ARGUMENT",
+      `upgradeTimeout must be a positive number of ms, got ${timeout}`,
+    );
+  }
+}
+
+function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
