@@ -95,12 +95,18 @@ export class NodeBackend implements Backend {
     return listener;
   }
 
-  /** Makes `handler` (or a plain `net` server) listen with `options`. */
+  /**
+   * Makes `handler` listen with `options`; a handler that already listens
+   * elsewhere (one server on several sockets) is fed by a plain `net` server.
+   */
   protected listenWith(
     options: ListenOptions | { fd: number },
     handler?: ConnectionHandler,
   ): Promise<Listener> {
-    const server = handler ?? createServer({ noDelay: true });
+    const server = handler && !handler.listening && !used.has(handler)
+      ? handler
+      : forwardTo(createServer({ noDelay: true }), handler);
+    used.add(server);
     return new Promise((resolve, reject) => {
       const onError = (error: Error) => {
         server.off("listening", onListening);
@@ -190,6 +196,15 @@ export class NodeBackend implements Backend {
   async removeFile(path: string): Promise<void> {
     await rm(path, { force: true });
   }
+}
+
+/** Servers already given to a listen call (an http server can listen only once). */
+const used = new WeakSet<ConnectionHandler>();
+
+/** Hands every connection `listener` accepts to `handler`. */
+export function forwardTo(listener: Listener, handler?: ConnectionHandler): Listener {
+  if (handler) listener.on("connection", (socket: Socket) => handler.emit("connection", socket));
+  return listener;
 }
 
 /** The child's end of the control socket over a `node:net` socket. */

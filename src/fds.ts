@@ -8,8 +8,8 @@
 import type { Backend, Listener } from "./backend.ts";
 import {
   describeEntry,
-  type EntryShape,
   entryKey,
+  type EntryShape,
   type FdEntry,
   type ListenerEntry,
 } from "./protocol.ts";

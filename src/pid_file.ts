@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { dirname, basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Backend } from "./backend.ts";
 import { PidFileError } from "./errors.ts";
 

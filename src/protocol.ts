@@ -86,7 +86,9 @@ export function decodeManifest(text: string): Manifest {
   if (!isRecord(raw)) throw new ManifestError("expected a JSON object");
   if (raw.v !== PROTOCOL_VERSION) {
     throw new ManifestError(
-      `unsupported protocol version ${JSON.stringify(raw.v)} (this build speaks ${PROTOCOL_VERSION})`,
+      `unsupported protocol version ${
+        JSON.stringify(raw.v)
+      } (this build speaks ${PROTOCOL_VERSION})`,
     );
   }
   const parentPid = integer(raw.parentPid, "parentPid", 1);
@@ -148,7 +150,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function integer(value: unknown, where: string, min: number): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw new ManifestError(`${where}: expected an integer >= ${min}, got ${JSON.stringify(value)}`);
+    throw new ManifestError(
+      `${where}: expected an integer >= ${min}, got ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }

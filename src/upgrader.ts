@@ -252,7 +252,10 @@ export class Upgrader {
   /** Registers an fd under `name`, so it is passed to the next generation. */
   addFile(name: string, fd: number): void {
     if (!Number.isSafeInteger(fd) || fd < 0) {
-      throw new TableflipError("ERR_INVALID_ARGUMENT", `addFile(${JSON.stringify(name)}): bad fd ${fd}`);
+      throw new TableflipError(
+        "ERR_INVALID_ARGUMENT",
+        `addFile(${JSON.stringify(name)}): bad fd ${fd}`,
+      );
     }
     this.#fds.addFile(name, fd);
   }

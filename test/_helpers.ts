@@ -1,0 +1,172 @@
+// Shared test helpers: real processes, real sockets, events instead of sleeps.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, realpathSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { createInterface } from "node:readline";
+// @ts-types="../scripts/runtimes.d.mts"
+import { commandFor, ROOT } from "../scripts/runtimes.mjs";
+
+export { ROOT };
+
+/** The runtime the suite runs on (set by scripts/test.mjs), used for fixtures. */
+export const RUNTIME: string = process.env.TABLEFLIP_TEST_RUNTIME ?? "node20";
+
+/** Upper bound for any single wait in a test; a wait that hits it fails the test. */
+export const WAIT_LIMIT = 20_000;
+
+/** A JSON line printed by a fixture. */
+export type Line = Record<string, unknown> & { pid: number; event: string };
+
+/** A running fixture process tree (all generations share its stdout). */
+export class Fixture {
+  readonly child: ChildProcess;
+  readonly lines: Line[] = [];
+  readonly stderr: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: string | null }>;
+  #waiters: { match: (l: Line) => boolean; resolve: (l: Line) => void }[] = [];
+
+  constructor(argv: string[], env: Record<string, string>, cwd = ROOT) {
+    this.child = spawn(argv[0], argv.slice(1), {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.exited = new Promise((resolve) =>
+      this.child.once("exit", (code, signal) => resolve({ code, signal }))
+    );
+    createInterface({ input: this.child.stdout! }).on("line", (text) => {
+      let line: Line;
+      try {
+        line = JSON.parse(text);
+      } catch {
+        line = { pid: 0, event: "text", text };
+      }
+      this.lines.push(line);
+      this.#waiters = this.#waiters.filter((w) => {
+        if (!w.match(line)) return true;
+        w.resolve(line);
+        return false;
+      });
+    });
+    createInterface({ input: this.child.stderr! }).on("line", (text) => this.stderr.push(text));
+  }
+
+  /** Resolves with the first line (past or future) matching; rejects after `limit` ms. */
+  waitFor(match: Partial<Line> | ((l: Line) => boolean), limit = WAIT_LIMIT): Promise<Line> {
+    const test = typeof match === "function"
+      ? match
+      : (l: Line) => Object.entries(match).every(([k, v]) => l[k] === v);
+    const seen = this.lines.find(test);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new Error(
+            `no line matching ${typeof match === "function" ? match : JSON.stringify(match)} ` +
+              `within ${limit} ms; got:\n${this.lines.map((l) => JSON.stringify(l)).join("\n")}\n` +
+              `stderr:\n${this.stderr.join("\n")}`,
+          ),
+        );
+      }, limit);
+      this.#waiters.push({
+        match: test,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+    });
+  }
+
+  /** The port generation `generation` reported listening on first. */
+  async port(generation = 0): Promise<number> {
+    const line = await this.waitFor({ event: "listening", generation });
+    return line.port as number;
+  }
+
+  /** Sends a real signal to a pid of this tree (default: the first generation). */
+  signal(signal: NodeJS.Signals, pid = this.child.pid!): void {
+    process.kill(pid, signal);
+  }
+
+  /** Kills every pid this tree has reported, then the first generation. */
+  async killAll(): Promise<void> {
+    const pids = new Set(this.lines.map((l) => l.pid).filter((p) => p > 0));
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    this.child.kill("SIGKILL");
+    await this.exited;
+  }
+}
+
+/** Starts a fixture script from test/fixtures under the suite's runtime. */
+export function startFixture(
+  name: string,
+  env: Record<string, string> = {},
+  options: { runtime?: string; cwd?: string } = {},
+): Fixture {
+  const file = join(ROOT, "test", "fixtures", name);
+  return new Fixture(commandFor(options.runtime ?? RUNTIME, file), env, options.cwd);
+}
+
+/** A fresh temp directory (real path). */
+export function tempDir(prefix = "tableflip-"): string {
+  return realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+}
+
+/** Whether a pid is alive. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves once `pid` is gone (polling kill(0): there is no exit event for a non-child). */
+export async function waitForExit(pid: number, limit = WAIT_LIMIT): Promise<void> {
+  const end = Date.now() + limit;
+  while (alive(pid)) {
+    if (Date.now() > end) throw new Error(`pid ${pid} still alive after ${limit} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** GET a URL (or a unix socket path) and resolve with status and body. */
+export function get(
+  target: { port: number; host?: string } | { socketPath: string },
+  path = "/",
+  agent?: http.Agent,
+): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", ...target, path, agent: agent ?? false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => body += d);
+      res.on("end", () => resolve({ status: res.statusCode!, body, headers: res.headers }));
+      res.on("error", reject);
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error("request timed out")));
+    req.on("error", reject);
+  });
+}
+
+/** Resolves with the error code of a TCP connect to 127.0.0.1:port, or "connected". */
+export function probe(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: "127.0.0.1" });
+    s.once("connect", () => {
+      s.destroy();
+      resolve("connected");
+    });
+    s.once("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+}
