@@ -20,16 +20,19 @@ export const RUNTIMES = {
 };
 
 /** Short aliases accepted on command lines. */
-const ALIASES = { node: "node20" };
+const ALIASES = {};
+
+/** `node`: the Node.js that runs this script (the user's own), with tsx for TypeScript. */
+const SYSTEM_NODE = { exe: process.execPath, tsArgs: ["--import", tsxLoader] };
 
 /** Looks a runtime up by name or alias; throws a clear error for unknown names. */
 export function runtime(name) {
   const key = ALIASES[name] ?? name;
-  const found = RUNTIMES[key];
+  const found = key === "node" ? SYSTEM_NODE : RUNTIMES[key];
   if (!found) {
     throw new Error(
       `unknown runtime ${JSON.stringify(name)}: expected one of ${
-        [...Object.keys(RUNTIMES), ...Object.keys(ALIASES)].join(", ")
+        ["node", ...Object.keys(RUNTIMES), ...Object.keys(ALIASES)].join(", ")
       }`,
     );
   }
