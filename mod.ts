@@ -21,11 +21,6 @@
  *
  * @module
  */
-import { setDefaultBackend } from "./src/backend.ts";
-import { createBackend } from "./runtimes/detect.ts";
-
-setDefaultBackend(() => createBackend());
-
 export { DEFAULT_UPGRADE_TIMEOUT, Upgrader } from "./src/upgrader.ts";
 export type { UpgradeOptions, UpgraderOptions } from "./src/upgrader.ts";
 export type { EventHook, UpgradeEvent } from "./src/events.ts";

@@ -7,7 +7,7 @@
  */
 import type { Server } from "node:net";
 import type { ListenSpec, Network } from "./address.ts";
-import { TableflipError } from "./errors.ts";
+import { createBackend } from "../runtimes/detect.ts";
 
 /** A listening socket as the core sees it: a `node:net` server, on every runtime. */
 export type Listener = Server;
@@ -121,19 +121,17 @@ export interface Backend {
 let defaultFactory: (() => Backend) | undefined;
 let defaultInstance: Backend | undefined;
 
-/** Sets how the default backend is made (done by `mod.ts` from the runtime it detects). */
+/** Overrides how the default backend is made (default: from the detected runtime). */
 export function setDefaultBackend(factory: () => Backend): void {
   defaultFactory = factory;
   defaultInstance = undefined;
 }
 
-/** The backend for this runtime, made once. */
+/**
+ * The backend for this runtime, made once. Detection happens here, lazily,
+ * rather than as an import side effect, so the package can be marked
+ * `sideEffects: false` and a bundler that skips `mod.ts` loses nothing.
+ */
 export function defaultBackend(): Backend {
-  if (!defaultFactory) {
-    throw new TableflipError(
-      "ERR_UNSUPPORTED",
-      "no runtime backend is registered: import tableflip from its mod.ts or pass options.backend",
-    );
-  }
-  return defaultInstance ??= defaultFactory();
+  return defaultInstance ??= (defaultFactory ?? (() => createBackend()))();
 }
