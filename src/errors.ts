@@ -14,6 +14,7 @@ export type ErrorCode =
   | "ERR_STOPPED"
   | "ERR_CHILD_EXITED"
   | "ERR_CHILD_TIMEOUT"
+  | "ERR_CHILD_DIED_IN_PROBATION"
   | "ERR_SPAWN"
   | "ERR_MANIFEST"
   | "ERR_INHERITED_FD"
@@ -108,6 +109,47 @@ export class ChildTimeoutError extends TableflipError {
     this.name = "ChildTimeoutError";
     this.pid = pid;
     this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * The new process reported ready but ended during the probation window
+ * (`UpgraderOptions.probation`). The old process never stopped accepting and
+ * keeps serving; the PID file was rewritten with its pid.
+ */
+export class ChildDiedInProbationError extends TableflipError {
+  /** Pid of the child that ended. */
+  readonly pid: number;
+  /** Its exit code, or `null` if a signal ended it. */
+  readonly exitCode: number | null;
+  /** The signal that ended it, or `null` if it exited by itself. */
+  readonly signal: string | null;
+  /** The probation window, in milliseconds. */
+  readonly probationMs: number;
+  /** Set when the PID file could not be restored to this process's pid. */
+  readonly pidFileError: TableflipError | undefined;
+  constructor(
+    pid: number,
+    exitCode: number | null,
+    signal: string | null,
+    probationMs: number,
+    pidFileError?: TableflipError,
+  ) {
+    const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
+    const pidNote = pidFileError
+      ? ` (and the PID file could not be restored: ${pidFileError.message})`
+      : "";
+    super(
+      "ERR_CHILD_DIED_IN_PROBATION",
+      `new process ${pid} ${how} within its ${probationMs} ms probation; this process keeps serving${pidNote}`,
+      { cause: pidFileError },
+    );
+    this.name = "ChildDiedInProbationError";
+    this.pid = pid;
+    this.exitCode = exitCode;
+    this.signal = signal;
+    this.probationMs = probationMs;
+    this.pidFileError = pidFileError;
   }
 }
 

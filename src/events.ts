@@ -15,7 +15,24 @@ export type UpgradeEvent =
   | { type: "upgrade-started"; generation: number }
   /** The next generation was spawned. */
   | { type: "child-spawned"; pid: number; fds: number }
-  /** The next generation reported ready; this process will exit. */
+  /**
+   * The next generation reported ready but a probation window is set: both
+   * processes accept for `ms` milliseconds before this one hands over.
+   */
+  | { type: "probation-started"; pid: number; ms: number }
+  /**
+   * The next generation ended within its probation window. This process keeps
+   * serving; `pidFileRestored` tells whether the PID file names it again
+   * (always false without a `pidFile`).
+   */
+  | {
+    type: "probation-failed";
+    pid: number;
+    exitCode: number | null;
+    signal: string | null;
+    pidFileRestored: boolean;
+  }
+  /** The next generation reported ready (and survived probation, if set); this process will exit. */
   | { type: "child-ready"; pid: number }
   /** `upgrade()` failed; this process keeps serving. */
   | { type: "upgrade-failed"; error: TableflipError }

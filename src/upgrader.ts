@@ -13,6 +13,7 @@ import {
 } from "./backend.ts";
 import { checkNetwork, formatAddress, type Network, parseAddress } from "./address.ts";
 import {
+  ChildDiedInProbationError,
   ChildExitedError,
   ChildTimeoutError,
   describeCause,
@@ -45,6 +46,19 @@ export interface UpgraderOptions {
   pidFile?: string;
   /** How long a new process may take to become ready, in ms. Default 60 000. */
   upgradeTimeout?: number;
+  /**
+   * Probation window in ms (default 0: off). After the new process reports
+   * ready, this process keeps accepting alongside it for this long, and only
+   * then settles {@link Upgrader.exit} and resolves `upgrade()`. If the new
+   * process ends within the window, this process simply carries on: the PID
+   * file is rewritten with its pid, a `probation-failed` event is emitted and
+   * `upgrade()` rejects with a `ChildDiedInProbationError`
+   * (`ERR_CHILD_DIED_IN_PROBATION`); a later upgrade may be tried.
+   *
+   * Connections the dying process had already accepted die with it; the
+   * listening socket and its queue of not-yet-accepted connections do not.
+   */
+  probation?: number;
   /**
    * The command that starts the new generation: executable and arguments.
    * Default: the same runtime, runtime flags, script and arguments as this process.
@@ -114,6 +128,7 @@ export class Upgrader {
       );
     }
     checkTimeout(options.upgradeTimeout);
+    checkProbation(options.probation);
     this.#backend = backend;
     this.#options = options;
     this.#cwd = backend.cwd();
@@ -287,6 +302,9 @@ export class Upgrader {
    * process serving, if another upgrade is running, this process is not ready
    * or its own parent is still alive, the upgrader is stopped, or the child
    * exits or does not become ready within `upgradeTimeout` (it is killed).
+   * With a {@link UpgraderOptions.probation} window it resolves only after the
+   * window, and rejects with `ERR_CHILD_DIED_IN_PROBATION` if the child ended
+   * within it.
    */
   upgrade(options: UpgradeOptions = {}): Promise<void> {
     try {
@@ -404,6 +422,9 @@ export class Upgrader {
           await killAndWait(child);
           throw new StoppedError();
         }
+        if (this.#options.probation) {
+          await this.#probation(child, this.#options.probation, signal);
+        }
         child.release();
         this.#emit({ type: "child-ready", pid: child.pid });
         return;
@@ -424,6 +445,65 @@ export class Upgrader {
       case "aborted":
         await killAndWait(child);
         throw outcome.reason instanceof TableflipError ? outcome.reason : new StoppedError();
+    }
+  }
+
+  /**
+   * Both generations accept for `ms`. Returns when the child survived it;
+   * throws, with this process serving on and the PID file naming it again,
+   * when the child ended or the upgrade was aborted (the child is killed then).
+   */
+  async #probation(child: SpawnedChild, ms: number, signal: AbortSignal): Promise<void> {
+    this.#emit({ type: "probation-started", pid: child.pid, ms });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    const outcome = await Promise.race([
+      child.exited.then((status) => ({ kind: "exited" as const, status })),
+      new Promise<{ kind: "passed" }>((resolve) => {
+        timer = setTimeout(() => resolve({ kind: "passed" }), ms);
+      }),
+      new Promise<{ kind: "aborted"; reason: unknown }>((resolve) => {
+        onAbort = () => resolve({ kind: "aborted", reason: signal.reason });
+        if (signal.aborted) onAbort();
+        else signal.addEventListener("abort", onAbort, { once: true });
+      }),
+    ]);
+    clearTimeout(timer);
+    if (onAbort) signal.removeEventListener("abort", onAbort);
+    if (outcome.kind === "passed" && this.#state === "upgrading") return;
+    if (outcome.kind !== "exited") {
+      await killAndWait(child);
+      await this.#restorePidFile();
+      throw outcome.kind === "aborted" && outcome.reason instanceof TableflipError
+        ? outcome.reason
+        : new StoppedError();
+    }
+    const pidFileError = await this.#restorePidFile();
+    const { code, signal: killedBy } = outcome.status;
+    this.#emit({
+      type: "probation-failed",
+      pid: child.pid,
+      exitCode: code,
+      signal: killedBy,
+      pidFileRestored: this.#options.pidFile !== undefined && !pidFileError,
+    });
+    throw new ChildDiedInProbationError(child.pid, code, killedBy, ms, pidFileError);
+  }
+
+  /**
+   * Points the PID file back at this process (a child wrote its own pid at
+   * ready()). Returns the error instead of throwing it.
+   */
+  async #restorePidFile(): Promise<TableflipError | undefined> {
+    if (this.#options.pidFile === undefined) return undefined;
+    try {
+      const path = resolvePidFile(this.#options.pidFile, this.#cwd);
+      await writePidFile(this.#backend, path, this.#backend.pid());
+      return undefined;
+    } catch (error) {
+      return error instanceof TableflipError
+        ? error
+        : new TableflipError("ERR_PID_FILE", `cannot restore the PID file${describeCause(error)}`);
     }
   }
 
@@ -452,6 +532,15 @@ function checkTimeout(timeout: number | undefined): void {
     throw new TableflipError(
       "ERR_INVALID_ARGUMENT",
       `upgradeTimeout must be a positive number of ms, got ${timeout}`,
+    );
+  }
+}
+
+function checkProbation(probation: number | undefined): void {
+  if (probation !== undefined && !(Number.isFinite(probation) && probation >= 0)) {
+    throw new TableflipError(
+      "ERR_INVALID_ARGUMENT",
+      `probation must be a non-negative number of ms, got ${probation}`,
     );
   }
 }
