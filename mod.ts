@@ -37,6 +37,7 @@ export type {
   SpawnRequest,
 } from "./src/backend.ts";
 export {
+  ChildDiedInProbationError,
   ChildExitedError,
   ChildTimeoutError,
   type ErrorCode,
