@@ -1,0 +1,403 @@
+// Chaos and fault tests: processes killed at every phase of an upgrade,
+// signal storms, long upgrade chains, grandchildren, forged manifests and
+// hostile PID file paths. Real processes, real signals, 127.0.0.1 only.
+import { spawn } from "node:child_process";
+import {
+  existsSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+// @ts-types="../scripts/runtimes.d.mts"
+import { commandFor } from "../scripts/runtimes.mjs";
+import {
+  alive,
+  get,
+  type Line,
+  ROOT,
+  RUNTIME,
+  startFixture,
+  tempDir,
+  WAIT_LIMIT,
+  waitForExit,
+} from "./_helpers.ts";
+import { failures, Load } from "./fixtures/chaos_load.ts";
+
+const FIXTURE = join(ROOT, "test", "fixtures", "chaos_server.ts");
+
+const chaos = (config: Record<string, unknown>) =>
+  startFixture("chaos_server.ts", { CHAOS: JSON.stringify(config) });
+
+// --- the child killed at each phase -----------------------------------------
+
+for (
+  const [phase, config, code] of [
+    ["just spawned", { gens: { 1: { killAt: "spawned" } } }, "ERR_CHILD_EXITED"],
+    ["after adopting the listener", { gens: { 1: { killAt: "adopted" } } }, "ERR_CHILD_EXITED"],
+    [
+      "after ready, while the parent still accepts (probation)",
+      { probation: 3000, gens: { 1: { killAt: "ready" } } },
+      "ERR_CHILD_DIED_IN_PROBATION",
+    ],
+  ] as const
+) {
+  test(`child SIGKILLed ${phase}: the parent keeps serving, 0 lost requests`, async () => {
+    const f = chaos(config);
+    let load: Load | undefined;
+    try {
+      const port = await f.port();
+      await f.waitFor({ event: "ready", generation: 0 });
+      const parent = f.child.pid!;
+      load = new Load(port, { clients: 4 });
+      await load.servedBy(parent, 20);
+      f.signal("SIGHUP");
+      const killing = await f.waitFor({ event: "killing", generation: 1 });
+      const failed = await f.waitFor({ event: "upgrade-failed", generation: 0 });
+      assert.is(failed.code, code);
+      assert.match(String(failed.message), /SIGKILL/);
+      await waitForExit(killing.pid);
+      const after = load.report.byPid[parent];
+      await load.servedBy(parent, after + 50);
+      const report = await load.stop();
+      assert.equal(report.failed, {}, `lost requests: ${JSON.stringify(report)}`);
+      assert.is(failures(report), 0);
+      assert.ok(report.ok >= 70);
+      assert.not.ok(f.lines.some((l) => l.event === "exit-settled"));
+      assert.is(JSON.parse((await get({ port })).body).pid, parent);
+    } finally {
+      await load?.stop();
+      await f.killAll();
+    }
+  });
+}
+
+// --- the parent killed mid-upgrade -------------------------------------------
+
+test("parent SIGKILLed mid-upgrade: the child still comes up, serves, and can upgrade itself", async () => {
+  const pidFile = join(tempDir(), "app.pid");
+  const f = chaos({ pidFile, gens: { 1: { waitBeforeReady: true } } });
+  try {
+    const port = await f.port();
+    await f.waitFor({ event: "ready", generation: 0 });
+    f.signal("SIGHUP");
+    const child = await f.waitFor({ event: "waiting-for-go", generation: 1 });
+    f.signal("SIGKILL");
+    const exit = await f.exited;
+    assert.is(exit.signal, "SIGKILL");
+    // waitForParent() resolves although the parent never saw the child ready.
+    await f.waitFor({ event: "parent-gone", generation: 1 });
+    f.signal("SIGUSR2", child.pid);
+    await f.waitFor({ event: "ready", generation: 1 });
+    assert.is(readFileSync(pidFile, "utf8"), `${child.pid}\n`);
+    assert.is(JSON.parse((await get({ port })).body).pid, child.pid);
+    f.signal("SIGHUP", child.pid);
+    const third = await f.waitFor({ event: "ready", generation: 2 });
+    await f.waitFor({ event: "parent-gone", generation: 2 });
+    assert.is(JSON.parse((await get({ port })).body).pid, third.pid);
+  } finally {
+    await f.killAll();
+  }
+});
+
+// --- many upgrades in a row --------------------------------------------------
+
+/** The entries of /proc/<pid>/fd, as link targets. */
+function fdTargets(pid: number): string[] {
+  const dir = `/proc/${pid}/fd`;
+  return readdirSync(dir).map((fd) => {
+    try {
+      return readlinkSync(join(dir, fd));
+    } catch {
+      return "gone";
+    }
+  });
+}
+
+/** [pid, ppid, state] of every process, from /proc. */
+function processTable(): [number, number, string][] {
+  const rows: [number, number, string][] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      rows.push([Number(name), Number(ppid), state]);
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return rows;
+}
+
+const CHAIN = 20;
+
+test(`${CHAIN} upgrades in a row: fds and processes flat, no zombie`, async () => {
+  const f = chaos({});
+  try {
+    const port = await f.port();
+    let current = await f.waitFor({ event: "ready", generation: 0 });
+    const fdCounts: number[] = [];
+    for (let gen = 1; gen <= CHAIN; gen++) {
+      f.signal("SIGHUP", current.pid);
+      const next = await f.waitFor({ event: "ready", generation: gen });
+      await f.waitFor({ event: "parent-gone", generation: gen });
+      await waitForExit(current.pid);
+      // One request through the new generation, so its loop has turned since the parent left.
+      assert.is(JSON.parse((await get({ port })).body).pid, next.pid);
+      fdCounts.push(fdTargets(next.pid).length);
+      current = next;
+    }
+    const pids = new Set([f.child.pid!, ...f.lines.map((l) => l.pid).filter((p) => p > 0)]);
+    assert.is(pids.size, CHAIN + 1);
+    assert.equal([...pids].filter(alive), [current.pid], "only the last generation is alive");
+    const zombies = processTable().filter(([pid, ppid, state]) =>
+      state === "Z" && (pids.has(pid) || pids.has(ppid))
+    );
+    assert.equal(zombies, [], "no zombie among the generations or their children");
+    // Generation 1 was started by generation 0 exactly as generation 20 was by 19.
+    assert.is(
+      fdCounts.at(-1),
+      fdCounts[1],
+      `open fds per generation: ${fdCounts.join(" ")}\nlast: ${fdTargets(current.pid).join(" ")}`,
+    );
+  } finally {
+    await f.killAll();
+  }
+});
+
+// --- a SIGHUP storm ----------------------------------------------------------
+
+test("SIGHUP storm (10 signals in 100 ms): one upgrade at a time, the rest ERR_UPGRADE_IN_PROGRESS", async () => {
+  const f = chaos({ gens: { 1: { readyDelay: 1500 } } });
+  try {
+    const port = await f.port();
+    await f.waitFor({ event: "ready", generation: 0 });
+    const parent = f.child.pid!;
+    for (let i = 0; i < 10; i++) {
+      f.signal("SIGHUP", parent);
+      await new Promise((resolve) => setTimeout(resolve, 10)); // the storm's pace, not a wait
+    }
+    await f.waitFor({ event: "upgrade-ok", generation: 0 });
+    await f.waitFor({ event: "parent-gone", generation: 1 });
+    const gen0 = f.lines.filter((l) => l.pid === parent);
+    const called = gen0.filter((l) => l.event === "upgrade-called").length;
+    const started = gen0.filter((l) => l.event === "upgrader" && l.type === "upgrade-started");
+    const rejected = gen0.filter((l) => l.event === "upgrade-failed");
+    // Standard signals coalesce while pending, so fewer than 10 may arrive.
+    assert.ok(called >= 2 && called <= 10, `${called} SIGHUPs handled`);
+    assert.is(started.length, 1);
+    assert.is(rejected.length, called - 1);
+    for (const r of rejected) assert.is(r.code, "ERR_UPGRADE_IN_PROGRESS");
+    assert.is(f.lines.filter((l) => l.event === "listening" && l.generation === 1).length, 1);
+    assert.is((await f.exited).code, 0);
+    const child = await f.waitFor({ event: "ready", generation: 1 });
+    assert.is(JSON.parse((await get({ port })).body).pid, child.pid);
+  } finally {
+    await f.killAll();
+  }
+});
+
+// --- grandchildren -----------------------------------------------------------
+
+/** The inode of the socket listening on 127.0.0.1:port (from /proc/net/tcp). */
+function listeningInode(port: number): string {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  for (const row of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const cols = row.trim().split(/\s+/);
+    if (cols[1]?.endsWith(`:${hexPort}`) && cols[3] === "0A") return cols[9];
+  }
+  throw new Error(`no LISTEN row for port ${port} in /proc/net/tcp`);
+}
+
+test("a grandchild spawned by the upgraded server does not hold the listening socket", async () => {
+  const f = chaos({ gens: { 1: { grandchild: true } } });
+  let grandchild = 0;
+  try {
+    const port = await f.port();
+    await f.waitFor({ event: "ready", generation: 0 });
+    f.signal("SIGHUP");
+    const line = await f.waitFor({ event: "grandchild", generation: 1 });
+    grandchild = line.grandchild as number;
+    const socket = `socket:[${listeningInode(port)}]`;
+    assert.ok(fdTargets(line.pid).includes(socket), "the server itself holds the listener");
+    const held = fdTargets(grandchild);
+    assert.not.ok(held.includes(socket), `grandchild ${grandchild} fds: ${held.join(" ")}`);
+  } finally {
+    if (grandchild) {
+      try {
+        process.kill(grandchild, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    await f.killAll();
+  }
+});
+
+// --- forged manifests and bad inherited fds ----------------------------------
+
+/** Runs the chaos fixture once with extra stdio and env; resolves with its lines and exit code. */
+function runOnce(
+  env: Record<string, string>,
+  extraStdio: ("pipe" | number)[] = [],
+): Promise<{ lines: Line[]; code: number | null; stderr: string }> {
+  const argv = commandFor(RUNTIME, FIXTURE);
+  const child = spawn(argv[0], argv.slice(1), {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe", ...extraStdio],
+  });
+  let out = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => out += d);
+  child.stderr!.on("data", (d) => stderr += d);
+  const timer = setTimeout(() => child.kill("SIGKILL"), WAIT_LIMIT);
+  return new Promise((resolve) => {
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      const lines = out.split("\n").filter(Boolean).map((text) => {
+        try {
+          return JSON.parse(text) as Line;
+        } catch {
+          return { pid: 0, event: "text", text } as Line;
+        }
+      });
+      resolve({ lines, code, stderr });
+    });
+  });
+}
+
+const manifest = (fields: Record<string, unknown>) =>
+  JSON.stringify({ v: 1, parentPid: 1, generation: 1, control: 3, fds: [], ...fields });
+const tcpEntry = (fd: number) => ({
+  fd,
+  kind: "listener",
+  network: "tcp",
+  address: "127.0.0.1:0",
+});
+
+for (
+  const [name, text, pattern] of [
+    ["not JSON", "{not json", /not valid JSON/],
+    ["a JSON array", "[1,2]", /expected a JSON object/],
+    ["another protocol version", manifest({ v: 99 }), /unsupported protocol version 99/],
+    ["fds not an array", manifest({ fds: "3" }), /fds: expected an array/],
+    ["a negative fd", manifest({ fds: [tcpEntry(-1)] }), /fds\[0\]\.fd/],
+    ["an fd used twice", manifest({ control: 4, fds: [tcpEntry(4)] }), /used twice/],
+    ["an unknown network", manifest({ fds: [{ ...tcpEntry(4), network: "sctp" }] }), /network/],
+    ["an oversized manifest", manifest({ pad: "x".repeat(70_000) }), /longer than/],
+  ] as const
+) {
+  test(`forged manifest (${name}): ERR_MANIFEST, nothing adopted`, async () => {
+    const { lines, code } = await runOnce({ TABLEFLIP_MANIFEST: text });
+    const failed = lines.find((l) => l.event === "constructor-failed");
+    assert.ok(failed, JSON.stringify(lines));
+    assert.is(failed!.code, "ERR_MANIFEST");
+    assert.is(failed!.name, "ManifestError");
+    assert.match(String(failed!.message), pattern);
+    assert.not.ok(lines.some((l) => l.event === "listening"));
+    assert.is(code, 2);
+  });
+}
+
+test("manifest naming closed fds: ERR_INHERITED_FD, nothing adopted", async () => {
+  for (
+    const text of [
+      manifest({ control: 3, fds: [tcpEntry(40)] }), // listener fd 40 is not open
+      manifest({ control: 41, fds: [] }), // control fd 41 is not open
+    ]
+  ) {
+    const { lines, code } = await runOnce({ TABLEFLIP_MANIFEST: text }, ["pipe"]);
+    const failed = lines.find((l) => l.event === "constructor-failed");
+    assert.ok(failed, JSON.stringify(lines));
+    assert.is(failed!.code, "ERR_INHERITED_FD");
+    assert.match(String(failed!.message), /inherited fd 4[01]: .*not (open|an open socket)/);
+    assert.not.ok(lines.some((l) => l.event === "listening"));
+    assert.is(code, 2);
+  }
+});
+
+test("manifest naming an fd of the wrong kind: ERR_INHERITED_FD, nothing adopted", async () => {
+  const dir = tempDir();
+  const file = openSync(join(dir, "not-a-socket"), "w+");
+  // fd 3: a regular file claimed to be a TCP listener; fd 4: the control channel.
+  const asFile = await runOnce(
+    { TABLEFLIP_MANIFEST: manifest({ control: 4, fds: [tcpEntry(3)] }) },
+    [file, "pipe"],
+  );
+  const failed = asFile.lines.find((l) => l.event === "constructor-failed");
+  assert.ok(failed, JSON.stringify(asFile.lines));
+  assert.is(failed!.code, "ERR_INHERITED_FD");
+  assert.match(String(failed!.message), /inherited fd 3: tcp listener .* is not a socket/);
+  assert.not.ok(asFile.lines.some((l) => l.event === "listening"));
+
+  // fd 4: a connected stream (not a listening TCP socket) claimed to be a listener. Depending
+  // on the runtime it is a socketpair (fails at adoption) or a pipe (fails the check).
+  const asStream = await runOnce(
+    { TABLEFLIP_MANIFEST: manifest({ control: 3, fds: [tcpEntry(4)] }) },
+    ["pipe", "pipe"],
+  );
+  const rejected = asStream.lines.find((l) =>
+    l.event === "constructor-failed" || l.event === "listen-failed"
+  );
+  assert.ok(rejected, JSON.stringify(asStream.lines) + asStream.stderr);
+  assert.is(rejected!.code, "ERR_INHERITED_FD");
+  assert.match(String(rejected!.message), /inherited fd 4/);
+  assert.not.ok(asStream.lines.some((l) => l.event === "listening"));
+  assert.ok(asStream.code === 2 || asStream.code === 3);
+});
+
+// --- hostile PID file paths --------------------------------------------------
+
+for (
+  const [name, path] of [
+    ["in a missing directory", (dir: string) => join(dir, "missing", "app.pid")],
+    ["under a regular file (ENOTDIR)", (dir: string) => {
+      writeFileSync(join(dir, "file"), "");
+      return join(dir, "file", "app.pid");
+    }],
+    // Root ignores permission bits, but not a kernel filesystem that refuses new files.
+    ["in a directory even root cannot write (sysfs)", () => "/sys/kernel/tableflip-test.pid"],
+  ] as const
+) {
+  test(`PID file ${name}: ready() fails with ERR_PID_FILE naming the path`, async () => {
+    const pidFile = path(tempDir());
+    const { lines, code } = await runOnce({ CHAOS: JSON.stringify({ pidFile }) });
+    const failed = lines.find((l) => l.event === "ready-failed");
+    assert.ok(failed, JSON.stringify(lines));
+    assert.is(failed!.code, "ERR_PID_FILE");
+    assert.is(failed!.name, "PidFileError");
+    assert.ok(String(failed!.message).includes(pidFile), String(failed!.message));
+    assert.not.ok(existsSync(pidFile));
+    assert.is(code, 4);
+  });
+}
+
+test("PID file path that is a symlink: replaced by a regular file, nothing written through it", async () => {
+  const dir = tempDir();
+  const victim = join(dir, "victim.txt");
+  writeFileSync(victim, "precious\n");
+  const dangling = join(dir, "nowhere.txt");
+  for (const target of [victim, dangling]) {
+    const pidFile = join(dir, "app.pid");
+    rmSync(pidFile, { force: true });
+    symlinkSync(target, pidFile);
+    const { lines } = await runOnce({ CHAOS: JSON.stringify({ pidFile, exitAfterReady: true }) });
+    const ready = lines.find((l) => l.event === "ready");
+    assert.ok(ready, JSON.stringify(lines));
+    assert.not.ok(lstatSync(pidFile).isSymbolicLink(), "the link itself was replaced");
+    assert.is(readFileSync(pidFile, "utf8"), `${ready!.pid}\n`);
+  }
+  assert.is(readFileSync(victim, "utf8"), "precious\n");
+  assert.not.ok(existsSync(dangling));
+  assert.equal(readdirSync(dir).sort(), ["app.pid", "victim.txt"], "no temp file left behind");
+});
+
+test.run();
