@@ -23,7 +23,7 @@ test("a child that crashes 1 s after ready, within probation: the parent carries
     f.signal("SIGHUP");
     const ready = await f.waitFor({ event: "ready", generation: 1 });
     const started = await f.waitFor({ event: "upgrader", type: "probation-started" });
-    assert.is(started.pid, ready.pid);
+    assert.is(started.eventPid, ready.pid);
     assert.is(started.ms, 4000);
     // While on probation both generations accept on the one socket.
     await load.servedBy(ready.pid, 5);
@@ -31,7 +31,7 @@ test("a child that crashes 1 s after ready, within probation: the parent carries
     assert.is(failed.code, "ERR_CHILD_DIED_IN_PROBATION");
     assert.match(String(failed.message), /SIGKILL/);
     const event = await f.waitFor({ event: "upgrader", type: "probation-failed" });
-    assert.is(event.pid, ready.pid);
+    assert.is(event.eventPid, ready.pid);
     assert.is(event.signal, "SIGKILL");
     assert.is(event.pidFileRestored, true);
     await waitForExit(ready.pid);
