@@ -45,8 +45,10 @@ export {
   ManifestError,
   NotReadyError,
   ParentAliveError,
+  PermissionError,
   PidFileError,
   StoppedError,
+  SyscallError,
   TableflipError,
   UpgradeInProgressError,
 } from "./src/errors.ts";

@@ -22,7 +22,9 @@ export type ErrorCode =
   | "ERR_LISTEN"
   | "ERR_INVALID_ARGUMENT"
   | "ERR_ALREADY_CREATED"
-  | "ERR_UNSUPPORTED";
+  | "ERR_UNSUPPORTED"
+  | "ERR_PERMISSION"
+  | "ERR_SYSCALL";
 
 /** Base class of every error tableflip produces. */
 export class TableflipError extends Error {
@@ -182,6 +184,52 @@ export class PidFileError extends TableflipError {
     this.name = "PidFileError";
     this.path = path;
   }
+}
+
+/** The runtime refused something tableflip needs (a Deno permission flag is missing). */
+export class PermissionError extends TableflipError {
+  /** The permission flag that grants it, e.g. `--allow-ffi=/lib/x86_64-linux-gnu/libc.so.6`. */
+  readonly permission: string;
+  constructor(permission: string, what: string, options?: { cause?: unknown }) {
+    super("ERR_PERMISSION", `${what} needs ${permission}${describeCause(options?.cause)}`, options);
+    this.name = "PermissionError";
+    this.permission = permission;
+  }
+}
+
+/** A system call made through the libc FFI layer failed. */
+export class SyscallError extends TableflipError {
+  /** The libc function that failed, e.g. `fcntl`. */
+  readonly syscall: string;
+  /** The `errno` it left, e.g. 9 for EBADF. */
+  readonly errno: number;
+  constructor(syscall: string, errno: number, detail: string) {
+    super("ERR_SYSCALL", `${syscall}(${detail}) failed: ${errnoName(errno)}`);
+    this.name = "SyscallError";
+    this.syscall = syscall;
+    this.errno = errno;
+  }
+}
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM",
+  2: "ENOENT",
+  4: "EINTR",
+  9: "EBADF",
+  11: "EAGAIN",
+  13: "EACCES",
+  14: "EFAULT",
+  17: "EEXIST",
+  22: "EINVAL",
+  24: "EMFILE",
+  88: "ENOTSOCK",
+  95: "EOPNOTSUPP",
+};
+
+/** `EBADF (errno 9)`-style name of an errno value (Linux numbering). */
+export function errnoName(errno: number): string {
+  const name = ERRNO_NAMES[errno];
+  return name ? `${name} (errno ${errno})` : `errno ${errno}`;
 }
 
 /** Returns `": <message>"` for an error cause, or an empty string. */
