@@ -1,0 +1,399 @@
+/**
+ * Typed wrappers over the few libc calls that Bun and Deno do not expose
+ * (Linux only): fd flags, socket introspection, `dup3`, `epoll_ctl`, reading
+ * `/proc` files. `bun.ts` and `deno.ts` bind the raw functions through each
+ * runtime's FFI; this file turns them into small checked operations.
+ *
+ * Nothing is loaded until the first call.
+ *
+ * @module
+ */
+import { SyscallError } from "../../src/errors.ts";
+
+/** The raw libc functions, as an FFI binding exposes them. Pointers are byte buffers. */
+export interface RawLibc {
+  fcntl(fd: number, cmd: number, arg: number): number;
+  dup(fd: number): number;
+  dup3(oldfd: number, newfd: number, flags: number): number;
+  close(fd: number): number;
+  getsockname(fd: number, addr: Uint8Array, len: Uint8Array): number;
+  getsockopt(fd: number, level: number, name: number, value: Uint8Array, len: Uint8Array): number;
+  epoll_ctl(epfd: number, op: number, fd: number, event: Uint8Array | null): number;
+  open(path: Uint8Array, flags: number, mode: number): number;
+  read(fd: number, buf: Uint8Array, count: number): number;
+  write(fd: number, buf: Uint8Array, count: number): number;
+  getdents64(fd: number, buf: Uint8Array, count: number): number;
+  /** The calling thread's `errno`, read right after a failed call. */
+  errno(): number;
+}
+
+/** What a loader returns: the bound functions and the CPU architecture (`x86_64`, `aarch64`). */
+export interface LoadedLibc {
+  raw: RawLibc;
+  arch: string;
+}
+
+/** `fcntl` commands. */
+export const F_GETFD = 1;
+export const F_SETFD = 2;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+/** The close-on-exec bit of `F_GETFD`/`F_SETFD`. */
+export const FD_CLOEXEC = 1;
+/** `open`/`fcntl` status flags (same value on x86_64 and aarch64). */
+export const O_NONBLOCK = 0o4000;
+/** `open`/`dup3` flag (same value on x86_64 and aarch64). */
+export const O_CLOEXEC = 0o2000000;
+/** `epoll_ctl` operations. */
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLL_CTL_MOD = 3;
+/** Address families. */
+export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+
+const SOL_SOCKET = 1;
+const SO_TYPE = 3;
+const SO_ACCEPTCONN = 30;
+const SO_DOMAIN = 39;
+const EINTR = 4;
+
+/** A socket's local address, decoded from `getsockname`. */
+export type SocketAddress =
+  | { family: "IPv4" | "IPv6"; address: string; port: number }
+  | { family: "unix"; path: string }
+  | { family: "other"; domain: number };
+
+/** Lazily bound libc. One instance per runtime binding; see `bun.ts` and `deno.ts`. */
+export class Libc {
+  readonly #load: () => LoadedLibc;
+  #loaded: LoadedLibc | undefined;
+
+  /** `load` binds libc through the runtime's FFI; it runs on the first call, not before. */
+  constructor(load: () => LoadedLibc) {
+    this.#load = load;
+  }
+
+  get #raw(): RawLibc {
+    return (this.#loaded ??= this.#load()).raw;
+  }
+
+  /** Binds libc now, so a missing permission or library shows up at a chosen moment. */
+  load(): void {
+    void this.#raw;
+  }
+
+  /** `fcntl(fd, F_GETFL)`: the file status flags (`O_NONBLOCK`, ...). */
+  getFlags(fd: number): number {
+    return this.#check("fcntl", `${fd}, F_GETFL`, this.#raw.fcntl(fd, F_GETFL, 0));
+  }
+
+  /** `fcntl(fd, F_SETFL, flags)`: replaces the file status flags. */
+  setFlags(fd: number, flags: number): void {
+    this.#check("fcntl", `${fd}, F_SETFL, ${flags}`, this.#raw.fcntl(fd, F_SETFL, flags));
+  }
+
+  /** `fcntl(fd, F_GETFD)`: the fd flags (`FD_CLOEXEC`). */
+  getFdFlags(fd: number): number {
+    return this.#check("fcntl", `${fd}, F_GETFD`, this.#raw.fcntl(fd, F_GETFD, 0));
+  }
+
+  /** `fcntl(fd, F_SETFD, flags)`: replaces the fd flags. */
+  setFdFlags(fd: number, flags: number): void {
+    this.#check("fcntl", `${fd}, F_SETFD, ${flags}`, this.#raw.fcntl(fd, F_SETFD, flags));
+  }
+
+  /** Sets (or clears) `O_NONBLOCK` on the open file behind `fd` (shared by every copy of it). */
+  setNonBlocking(fd: number, on = true): void {
+    const flags = this.getFlags(fd);
+    const next = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+    if (next !== flags) this.setFlags(fd, next);
+  }
+
+  /** Whether `O_NONBLOCK` is set on `fd`. */
+  isNonBlocking(fd: number): boolean {
+    return (this.getFlags(fd) & O_NONBLOCK) !== 0;
+  }
+
+  /** Sets (or clears) `FD_CLOEXEC` on this fd number only. */
+  setCloseOnExec(fd: number, on = true): void {
+    const flags = this.getFdFlags(fd);
+    const next = on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC;
+    if (next !== flags) this.setFdFlags(fd, next);
+  }
+
+  /** Whether `FD_CLOEXEC` is set on `fd`. */
+  isCloseOnExec(fd: number): boolean {
+    return (this.getFdFlags(fd) & FD_CLOEXEC) !== 0;
+  }
+
+  /** Whether `fd` is an open fd (any kind). Never throws. */
+  isOpen(fd: number): boolean {
+    return this.#raw.fcntl(fd, F_GETFD, 0) >= 0;
+  }
+
+  /** Whether `fd` is an open socket. Never throws. */
+  isSocket(fd: number): boolean {
+    return this.#intOption(fd, SO_TYPE) !== undefined;
+  }
+
+  /** Whether `fd` is a socket in the listening state (`SO_ACCEPTCONN`). Never throws. */
+  isListeningSocket(fd: number): boolean {
+    return this.#intOption(fd, SO_ACCEPTCONN) === 1;
+  }
+
+  /** The socket's domain (`AF_INET`, `AF_INET6`, `AF_UNIX`, ...), from `SO_DOMAIN`. */
+  socketDomain(fd: number): number {
+    const domain = this.#intOption(fd, SO_DOMAIN);
+    if (domain === undefined) {
+      throw new SyscallError("getsockopt", this.#raw.errno(), `${fd}, SO_DOMAIN`);
+    }
+    return domain;
+  }
+
+  /** `getsockname(fd)`, decoded. */
+  socketAddress(fd: number): SocketAddress {
+    const addr = new Uint8Array(128);
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, addr.length, true);
+    this.#check("getsockname", String(fd), this.#raw.getsockname(fd, addr, len));
+    const size = Math.min(new DataView(len.buffer).getUint32(0, true), addr.length);
+    return decodeSockaddr(addr.subarray(0, size));
+  }
+
+  /** The local TCP/UDP port of an IPv4/IPv6 socket, or `undefined` for other sockets. */
+  socketPort(fd: number): number | undefined {
+    const address = this.socketAddress(fd);
+    return address.family === "IPv4" || address.family === "IPv6" ? address.port : undefined;
+  }
+
+  /** `dup(fd)`: a new fd (lowest free number, not close-on-exec) for the same open file. */
+  dup(fd: number): number {
+    return this.#check("dup", String(fd), this.#raw.dup(fd));
+  }
+
+  /**
+   * `dup3(oldfd, newfd, flags)`: makes `newfd` refer to `oldfd`'s open file,
+   * closing whatever `newfd` was; `flags` may be `O_CLOEXEC`.
+   */
+  dup3(oldfd: number, newfd: number, flags = 0): number {
+    return this.#check("dup3", `${oldfd}, ${newfd}, ${flags}`, this.#raw.dup3(oldfd, newfd, flags));
+  }
+
+  /** `close(fd)`. Throws on `EBADF`; an `EINTR` counts as closed (Linux semantics). */
+  close(fd: number): void {
+    if (this.#raw.close(fd) < 0) {
+      const errno = this.#raw.errno();
+      if (errno !== EINTR) throw new SyscallError("close", errno, String(fd));
+    }
+  }
+
+  /**
+   * `epoll_ctl(epfd, op, fd, {events, data})`. `data` is the 64-bit user
+   * data the poller gets back (a token or pointer). The struct is packed
+   * (12 bytes) on x86_64 and 16 bytes elsewhere, as in the kernel ABI.
+   */
+  epollCtl(epfd: number, op: number, fd: number, events = 0, data: bigint = 0n): void {
+    const packed = (this.#loaded ??= this.#load()).arch === "x86_64";
+    const event = new Uint8Array(packed ? 12 : 16);
+    const view = new DataView(event.buffer);
+    view.setUint32(0, events >>> 0, true);
+    view.setBigUint64(packed ? 4 : 8, BigInt.asUintN(64, data), true);
+    this.#check(
+      "epoll_ctl",
+      `${epfd}, ${op}, ${fd}, {events: 0x${events.toString(16)}, data: ${data}}`,
+      this.#raw.epoll_ctl(epfd, op, fd, op === EPOLL_CTL_DEL ? null : event),
+    );
+  }
+
+  /** `write(fd, bytes)` once; returns how many bytes were written. */
+  write(fd: number, bytes: Uint8Array): number {
+    return this.#check(
+      "write",
+      `${fd}, ${bytes.length} bytes`,
+      this.#raw.write(fd, bytes, bytes.length),
+    );
+  }
+
+  /** `read(fd, buf)` once; returns how many bytes were read (0 at EOF). */
+  read(fd: number, buf: Uint8Array): number {
+    return this.#check("read", `${fd}, ${buf.length} bytes`, this.#raw.read(fd, buf, buf.length));
+  }
+
+  /** Reads a whole (small, e.g. `/proc`) file with blocking `open`/`read`/`close`. */
+  readFile(path: string): Uint8Array {
+    const fd = this.#check(
+      "open",
+      JSON.stringify(path),
+      this.#raw.open(cString(path), O_CLOEXEC, 0),
+    );
+    const chunks: Uint8Array[] = [];
+    try {
+      for (;;) {
+        const buf = new Uint8Array(16 * 1024);
+        const n = this.read(fd, buf);
+        if (n === 0) break;
+        chunks.push(buf.subarray(0, n));
+      }
+    } finally {
+      this.#raw.close(fd);
+    }
+    return concat(chunks);
+  }
+
+  /** The fds open in this process, ascending, from `/proc/self/fd` (without the one used to list them). */
+  openFds(): number[] {
+    const dir = this.#check(
+      "open",
+      '"/proc/self/fd"',
+      this.#raw.open(cString("/proc/self/fd"), O_CLOEXEC, 0),
+    );
+    const fds: number[] = [];
+    try {
+      const buf = new Uint8Array(32 * 1024);
+      const view = new DataView(buf.buffer);
+      for (;;) {
+        const n = this.#check(
+          "getdents64",
+          String(dir),
+          this.#raw.getdents64(dir, buf, buf.length),
+        );
+        if (n === 0) break;
+        // struct linux_dirent64 { u64 ino; s64 off; u16 reclen; u8 type; char name[]; }
+        for (let at = 0; at < n;) {
+          const reclen = view.getUint16(at + 16, true);
+          const name = cStringAt(buf, at + 19, at + reclen);
+          if (/^\d+$/.test(name) && Number(name) !== dir) fds.push(Number(name));
+          at += reclen;
+        }
+      }
+    } finally {
+      this.#raw.close(dir);
+    }
+    return fds.sort((a, b) => a - b);
+  }
+
+  /** The open fds that are listening sockets. */
+  listeningSockets(): number[] {
+    return this.openFds().filter((fd) => this.isListeningSocket(fd));
+  }
+
+  #intOption(fd: number, name: number): number | undefined {
+    const value = new Uint8Array(4);
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, 4, true);
+    if (this.#raw.getsockopt(fd, SOL_SOCKET, name, value, len) < 0) return undefined;
+    return new DataView(value.buffer).getInt32(0, true);
+  }
+
+  #check(syscall: string, detail: string, result: number): number {
+    if (result < 0) throw new SyscallError(syscall, this.#raw.errno(), detail);
+    return result;
+  }
+}
+
+/** Decodes a `struct sockaddr` (`sa_family` in host order, little-endian here; port in network order). */
+export function decodeSockaddr(bytes: Uint8Array): SocketAddress {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const domain = bytes.length >= 2 ? view.getUint16(0, true) : -1;
+  if (domain === AF_INET && bytes.length >= 8) {
+    return {
+      family: "IPv4",
+      address: [...bytes.subarray(4, 8)].join("."),
+      port: view.getUint16(2),
+    };
+  }
+  if (domain === AF_INET6 && bytes.length >= 24) {
+    const groups: string[] = [];
+    for (let i = 0; i < 8; i++) groups.push(view.getUint16(8 + 2 * i).toString(16));
+    return { family: "IPv6", address: compressIPv6(groups), port: view.getUint16(2) };
+  }
+  if (domain === AF_UNIX) {
+    return { family: "unix", path: cStringAt(bytes, 2, bytes.length) };
+  }
+  return { family: "other", domain };
+}
+
+/** `::`-compresses the longest run of zero groups, as Node prints IPv6 addresses. */
+function compressIPv6(groups: string[]): string {
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && groups[j] === "0") j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  if (best < 0) return groups.join(":");
+  const head = groups.slice(0, best).join(":");
+  const tail = groups.slice(best + bestLen).join(":");
+  const text = `${head}::${tail}`;
+  // IPv4-mapped addresses print as ::ffff:a.b.c.d.
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(text);
+  if (!mapped) return text;
+  const hi = parseInt(mapped[1], 16);
+  const lo = parseInt(mapped[2], 16);
+  return `::ffff:${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
+/** A NUL-terminated UTF-8 copy of `text`. */
+export function cString(text: string): Uint8Array {
+  const bytes = new TextEncoder().encode(text);
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
+}
+
+function cStringAt(bytes: Uint8Array, start: number, end: number): string {
+  let stop = start;
+  while (stop < end && bytes[stop] !== 0) stop++;
+  return new TextDecoder().decode(bytes.subarray(start, stop));
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+/**
+ * Where libc usually lives on Linux for `arch` (`x86_64` or `aarch64`), most
+ * likely first. Deno scopes `--allow-ffi=<path>` to the literal path, so each
+ * is tried as given, without resolving symlinks.
+ */
+export function libcCandidates(arch: string): string[] {
+  const triple = `${arch}-linux-gnu`;
+  return [
+    `/lib/${triple}/libc.so.6`,
+    `/usr/lib/${triple}/libc.so.6`,
+    "/lib64/libc.so.6",
+    "/usr/lib64/libc.so.6",
+    "/lib/libc.so.6",
+    "/usr/lib/libc.so.6",
+    `/lib/ld-musl-${arch}.so.1`,
+  ];
+}
+
+/** The libc symbols every binding declares, with C types spelled in a neutral way. */
+export const SYMBOLS = {
+  fcntl: { args: ["i32", "i32", "i32"], returns: "i32" },
+  dup: { args: ["i32"], returns: "i32" },
+  dup3: { args: ["i32", "i32", "i32"], returns: "i32" },
+  close: { args: ["i32"], returns: "i32" },
+  getsockname: { args: ["i32", "buffer", "buffer"], returns: "i32" },
+  getsockopt: { args: ["i32", "i32", "i32", "buffer", "buffer"], returns: "i32" },
+  epoll_ctl: { args: ["i32", "i32", "i32", "buffer"], returns: "i32" },
+  open: { args: ["buffer", "i32", "i32"], returns: "i32" },
+  read: { args: ["i32", "buffer", "usize"], returns: "isize" },
+  write: { args: ["i32", "buffer", "usize"], returns: "isize" },
+  getdents64: { args: ["i32", "buffer", "usize"], returns: "isize" },
+  __errno_location: { args: [], returns: "pointer" },
+} as const;
+
+/** Name of one symbol of {@link SYMBOLS}. */
+export type SymbolName = keyof typeof SYMBOLS;
