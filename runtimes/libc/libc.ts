@@ -23,6 +23,10 @@ export interface RawLibc {
   read(fd: number, buf: Uint8Array, count: number): number;
   write(fd: number, buf: Uint8Array, count: number): number;
   getdents64(fd: number, buf: Uint8Array, count: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, addr: Uint8Array, len: number): number;
+  listen(fd: number, backlog: number): number;
   /** The calling thread's `errno`, read right after a failed call. */
   errno(): number;
 }
@@ -53,7 +57,13 @@ export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 
-const SOL_SOCKET = 1;
+/** `socket` type. */
+export const SOCK_STREAM = 1;
+/** Option levels and TCP options. */
+export const SOL_SOCKET = 1;
+export const IPPROTO_TCP = 6;
+export const TCP_DEFER_ACCEPT = 9;
+
 const SO_TYPE = 3;
 const SO_ACCEPTCONN = 30;
 const SO_DOMAIN = 39;
@@ -279,6 +289,41 @@ export class Libc {
     return this.openFds().filter((fd) => this.isListeningSocket(fd));
   }
 
+  /** `setsockopt(fd, level, name, &int, 4)`: sets an integer socket option. */
+  setIntOption(fd: number, level: number, name: number, value: number): void {
+    const bytes = new Uint8Array(4);
+    new DataView(bytes.buffer).setInt32(0, value, true);
+    this.#check(
+      "setsockopt",
+      `${fd}, ${level}, ${name}, ${value}`,
+      this.#raw.setsockopt(fd, level, name, bytes, 4),
+    );
+  }
+
+  /**
+   * A new TCP socket listening on 127.0.0.1 with a kernel-chosen port,
+   * non-blocking and close-on-exec, that no runtime knows about. Returns its fd.
+   */
+  listenLoopback(backlog = 1): number {
+    const fd = this.#check(
+      "socket",
+      "AF_INET, SOCK_STREAM",
+      this.#raw.socket(AF_INET, SOCK_STREAM | O_NONBLOCK | O_CLOEXEC, 0),
+    );
+    try {
+      // struct sockaddr_in { u16 family; u16 port (BE); u8 addr[4]; u8 zero[8]; }
+      const addr = new Uint8Array(16);
+      new DataView(addr.buffer).setUint16(0, AF_INET, true);
+      addr.set([127, 0, 0, 1], 4);
+      this.#check("bind", `${fd}, 127.0.0.1:0`, this.#raw.bind(fd, addr, addr.length));
+      this.#check("listen", `${fd}, ${backlog}`, this.#raw.listen(fd, backlog));
+    } catch (error) {
+      this.#raw.close(fd);
+      throw error;
+    }
+    return fd;
+  }
+
   #intOption(fd: number, name: number): number | undefined {
     const value = new Uint8Array(4);
     const len = new Uint8Array(4);
@@ -392,6 +437,10 @@ export const SYMBOLS = {
   read: { args: ["i32", "buffer", "usize"], returns: "isize" },
   write: { args: ["i32", "buffer", "usize"], returns: "isize" },
   getdents64: { args: ["i32", "buffer", "usize"], returns: "isize" },
+  setsockopt: { args: ["i32", "i32", "i32", "buffer", "u32"], returns: "i32" },
+  socket: { args: ["i32", "i32", "i32"], returns: "i32" },
+  bind: { args: ["i32", "buffer", "u32"], returns: "i32" },
+  listen: { args: ["i32", "i32"], returns: "i32" },
   __errno_location: { args: [], returns: "pointer" },
 } as const;
 
