@@ -1,0 +1,165 @@
+/**
+ * The Bun backend: the Node backend with Bun's differences.
+ *
+ * - `node:http`/`node:https` servers cannot listen on an fd in Bun (they
+ *   bind a random port instead) and expose no fd, so every HTTP(S) server
+ *   is fed by a `node:net` listener (or, for HTTPS, a `node:tls` listener
+ *   built from the server's own TLS options) that hands it each connection.
+ * - The control socket is opened with `Bun.connect({ fd })`: a
+ *   `node:net` socket on an inherited fd cannot both read and write in Bun,
+ *   and a read-only one never reports EOF.
+ * - A `bun build --compile` executable re-executes itself without a script
+ *   path and without its baked-in runtime flags.
+ *
+ * @module
+ */
+import { createServer as createNetServer, type ListenOptions, Server as NetServer } from "node:net";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import process from "node:process";
+import type { ConnectionHandler, Listener, ParentLink } from "../src/backend.ts";
+import { TableflipError } from "../src/errors.ts";
+import { READY_LINE } from "../src/protocol.ts";
+import { NodeBackend } from "./node.ts";
+
+/** The slice of the `Bun` global this file uses (declared here so `tsc` needs no Bun types). */
+interface BunGlobal {
+  main: string;
+  connect(options: { fd: number; socket: BunSocketHandlers }): Promise<BunSocket>;
+}
+
+interface BunSocket {
+  write(data: string): number;
+  unref(): void;
+}
+
+interface BunSocketHandlers {
+  data(socket: BunSocket, data: Uint8Array): void;
+  drain(socket: BunSocket): void;
+  end(socket: BunSocket): void;
+  close(socket: BunSocket): void;
+  error(socket: BunSocket, error: Error): void;
+}
+
+function bun(): BunGlobal {
+  const found = (globalThis as unknown as { Bun?: BunGlobal }).Bun;
+  if (!found) throw new TableflipError("ERR_UNSUPPORTED", "the Bun backend runs only on Bun");
+  return found;
+}
+
+/** Prefix of the virtual file system a `bun build --compile` executable runs its entry point from. */
+export const BUN_COMPILED_PREFIX = "/$bunfs/";
+
+/** Backend for Bun. */
+export class BunBackend extends NodeBackend {
+  override readonly name: string = "bun";
+
+  /**
+   * `[bun, ...flags, script, ...args]`, or for a `bun build --compile`
+   * executable `[executable, ...args]` (its flags are baked in).
+   */
+  override reexecArgv(): string[] {
+    if (bun().main.startsWith(BUN_COMPILED_PREFIX)) {
+      return [process.execPath, ...process.argv.slice(2)];
+    }
+    return super.reexecArgv();
+  }
+
+  /**
+   * A `node:net` or `node:tls` server listens itself; an HTTP(S) server
+   * (which in Bun is neither) gets a listener that feeds it.
+   */
+  protected override listenWith(
+    options: ListenOptions | { fd: number },
+    handler?: ConnectionHandler,
+  ): Promise<Listener> {
+    if (!handler || handler instanceof NetServer) return super.listenWith(options, handler);
+    return super.listenWith(options, feederFor(handler));
+  }
+
+  override connectParent(fd: number): ParentLink {
+    let gone = false;
+    let markGone!: () => void;
+    const gonePromise = new Promise<void>((resolve) => {
+      markGone = () => {
+        gone = true;
+        resolve();
+      };
+    });
+    let pending = "";
+    let flushed: (() => void) | undefined;
+    const flush = (socket: BunSocket) => {
+      while (pending) {
+        const n = socket.write(pending);
+        if (n <= 0) return;
+        pending = pending.slice(n);
+      }
+      flushed?.();
+      flushed = undefined;
+    };
+    const connected = bun().connect({
+      fd,
+      socket: {
+        data: () => {},
+        drain: flush,
+        end: markGone,
+        close: markGone,
+        error: markGone,
+      },
+    }).then((socket) => {
+      socket.unref();
+      return socket;
+    }, () => {
+      markGone();
+      return undefined;
+    });
+    return {
+      gone: gonePromise,
+      signalReady: async () => {
+        const socket = await connected;
+        // A parent that is already gone has nobody to tell: not an error.
+        if (!socket || gone) return;
+        pending += READY_LINE;
+        await new Promise<void>((resolve) => {
+          flushed = resolve;
+          flush(socket);
+          gonePromise.then(resolve);
+        });
+      },
+    };
+  }
+}
+
+/** The listener that feeds a Bun `http`/`https` server. */
+function feederFor(handler: ConnectionHandler): Listener {
+  const tlsOptions = httpsOptions(handler);
+  if (!tlsOptions) {
+    const listener = createNetServer({ noDelay: true });
+    listener.on("connection", (socket) => handler.emit("connection", socket));
+    return listener;
+  }
+  const listener = createTlsServer(tlsOptions);
+  listener.on("secureConnection", (socket: TLSSocket) => handler.emit("connection", socket));
+  return listener;
+}
+
+/**
+ * The TLS options a Bun `https.Server` was created with (Bun keeps them
+ * under an internal `Symbol(options)` next to `Symbol(tls)`), or
+ * `undefined` for a plain `http.Server`.
+ */
+function httpsOptions(handler: ConnectionHandler): Record<string, unknown> | undefined {
+  const record = handler as unknown as Record<symbol, unknown>;
+  const symbols = Object.getOwnPropertySymbols(handler);
+  const tls = symbols.find((s) => s.description === "tls");
+  if (!tls || !record[tls]) return undefined;
+  const options = symbols.find((s) => s.description === "options");
+  const found = options ? record[options] : undefined;
+  if (typeof found !== "object" || found === null) {
+    throw new TableflipError(
+      "ERR_UNSUPPORTED",
+      "cannot read the TLS options of this Bun https.Server; pass a tls.Server " +
+        "that emits 'secureConnection' into it instead",
+    );
+  }
+  return found as Record<string, unknown>;
+}

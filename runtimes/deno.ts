@@ -1,0 +1,181 @@
+/**
+ * The Deno backend: the Node backend (Deno runs `node:` modules) with
+ * Deno's differences, most of them fixed through libc (`libc/deno.ts`):
+ *
+ * - TCP listeners expose no fd: it is found among the open fds by
+ *   `SO_ACCEPTCONN` and `getsockname`.
+ * - `node:fs` cannot always `fstat`/`close` inherited fds: libc does.
+ * - An adopted (or freshly bound) listener is not close-on-exec: set it, so
+ *   processes the application spawns do not inherit the listeners.
+ * - `node:child_process.spawn` clears `O_NONBLOCK` on the fds it passes,
+ *   which are shared with this process's own listeners: restore it at once.
+ * - `Deno.args` holds only the script's arguments: the runtime flags are
+ *   read from `/proc/self/cmdline`, and `run` is always passed (without it
+ *   Deno's `child_process` rewrites the command line and grants `-A`).
+ *
+ * Permissions: `--allow-env` (the manifest), `--allow-ffi` (libc; scope it
+ * to libc's path), `--allow-run` (to upgrade), plus what the application's
+ * own listeners and PID file need (`--allow-net`, `--allow-read`/`--allow-write`).
+ * A missing one fails with a `PermissionError` naming it.
+ *
+ * @module
+ */
+import type {
+  ConnectionHandler,
+  FdType,
+  Listener,
+  SpawnedChild,
+  SpawnRequest,
+} from "../src/backend.ts";
+import type { ListenSpec, Network } from "../src/address.ts";
+import { PermissionError, SyscallError, TableflipError } from "../src/errors.ts";
+import { libc } from "./libc/deno.ts";
+import type { SocketAddress } from "./libc/libc.ts";
+import { NodeBackend } from "./node.ts";
+
+/** The slice of the `Deno` namespace this file uses. */
+interface DenoGlobal {
+  args: string[];
+  execPath(): string;
+  errors: { NotCapable?: new () => Error; PermissionDenied: new () => Error };
+}
+
+function deno(): DenoGlobal {
+  const found = (globalThis as unknown as { Deno?: DenoGlobal }).Deno;
+  if (!found) throw new TableflipError("ERR_UNSUPPORTED", "the Deno backend runs only on Deno");
+  return found;
+}
+
+function isPermissionError(error: unknown): boolean {
+  const errors = deno().errors;
+  return (errors.NotCapable !== undefined && error instanceof errors.NotCapable) ||
+    error instanceof errors.PermissionDenied;
+}
+
+/** Deno subcommands that run a script and can be re-executed as they are. */
+const SCRIPT_SUBCOMMANDS = new Set(["run", "serve"]);
+
+const EBADF = 9;
+
+/** Backend for Deno. */
+export class DenoBackend extends NodeBackend {
+  override readonly name: string = "deno";
+  /** fds found for listeners that do not expose theirs. */
+  readonly #fds = new WeakMap<Listener, number>();
+
+  override getEnv(name: string): string | undefined {
+    try {
+      return super.getEnv(name);
+    } catch (error) {
+      throw permissionOr(error, `--allow-env=${name}`, `reading ${name}`);
+    }
+  }
+
+  override deleteEnv(name: string): void {
+    try {
+      super.deleteEnv(name);
+    } catch (error) {
+      throw permissionOr(error, `--allow-env=${name}`, `removing ${name}`);
+    }
+  }
+
+  override environment(): Record<string, string> {
+    try {
+      return super.environment();
+    } catch (error) {
+      throw permissionOr(error, "--allow-env", "passing the environment to the new process");
+    }
+  }
+
+  /**
+   * `[deno, run, ...flags, script, ...args]` rebuilt from
+   * `/proc/self/cmdline`; `[executable, ...args]` for a `deno compile` binary.
+   */
+  override reexecArgv(): string[] {
+    const cmdline = new TextDecoder().decode(libc.readFile("/proc/self/cmdline")).split("\0");
+    if (cmdline.at(-1) === "") cmdline.pop();
+    const args = deno().args;
+    const middle = cmdline.slice(1, cmdline.length - args.length);
+    if (middle.length > 0 && !SCRIPT_SUBCOMMANDS.has(middle[0])) middle.unshift("run");
+    return [deno().execPath(), ...middle, ...args];
+  }
+
+  override async listen(spec: ListenSpec, handler?: ConnectionHandler): Promise<Listener> {
+    const listener = await super.listen(spec, handler);
+    const fd = this.fdOf(listener);
+    if (fd !== undefined) libc.setCloseOnExec(fd);
+    return listener;
+  }
+
+  override async adopt(
+    fd: number,
+    network: Network,
+    handler?: ConnectionHandler,
+  ): Promise<Listener> {
+    const listener = await super.adopt(fd, network, handler);
+    // Deno listens on the fd itself (no copy) and leaves it inheritable.
+    libc.setCloseOnExec(fd);
+    this.#fds.set(listener, fd);
+    return listener;
+  }
+
+  override fdOf(listener: Listener): number | undefined {
+    if (!listener.listening) return undefined;
+    const own = super.fdOf(listener);
+    if (own !== undefined) return own;
+    const address = listener.address();
+    if (typeof address !== "object" || address === null) return undefined;
+    const cached = this.#fds.get(listener);
+    if (cached !== undefined && this.#matches(cached, address)) return cached;
+    const found = libc.listeningSockets().find((fd) => this.#matches(fd, address));
+    if (found === undefined) this.#fds.delete(listener);
+    else this.#fds.set(listener, found);
+    return found;
+  }
+
+  #matches(fd: number, want: { address: string; port: number; family: string }): boolean {
+    if (!libc.isListeningSocket(fd)) return false;
+    let got: SocketAddress;
+    try {
+      got = libc.socketAddress(fd);
+    } catch {
+      return false;
+    }
+    return got.family !== "unix" && got.family !== "other" && got.port === want.port &&
+      got.family === want.family && got.address === want.address;
+  }
+
+  override fdType(fd: number): FdType {
+    if (!libc.isOpen(fd)) return "closed";
+    return libc.isSocket(fd) ? "socket" : "other";
+  }
+
+  override closeFd(fd: number): void {
+    try {
+      libc.close(fd);
+    } catch (error) {
+      if (!(error instanceof SyscallError && error.errno === EBADF)) throw error;
+    }
+  }
+
+  /** Spawns as Node does, then puts back the fd status flags Deno's spawn cleared. */
+  override spawn(request: SpawnRequest): SpawnedChild {
+    const flags = request.fds.map((fd) => libc.getFlags(fd));
+    let child: SpawnedChild;
+    try {
+      child = super.spawn(request);
+    } catch (error) {
+      throw permissionOr(error, `--allow-run=${request.argv[0]}`, "starting the new process");
+    } finally {
+      request.fds.forEach((fd, i) => {
+        if (libc.isOpen(fd) && libc.getFlags(fd) !== flags[i]) libc.setFlags(fd, flags[i]);
+      });
+    }
+    return child;
+  }
+}
+
+/** A `PermissionError` naming `flag` if `error` is Deno's permission error, else `error`. */
+function permissionOr(error: unknown, flag: string, what: string): unknown {
+  return isPermissionError(error) ? new PermissionError(flag, what, { cause: error }) : error;
+}
