@@ -1,0 +1,58 @@
+// /proc helpers for the benchmark (Linux only): process liveness, RSS, and
+// the descendants of a set of pids.
+import { readdirSync, readFileSync } from "node:fs";
+
+/** Whether `pid` is alive (and not a zombie). */
+export function alive(pid) {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  return stateOf(pid) !== "Z";
+}
+
+/** The state letter of `pid` from /proc/<pid>/stat, or undefined if it is gone. */
+export function stateOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resident set size of `pid` in bytes (0 if it is gone). */
+export function rss(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = Number(status.match(/^VmRSS:\s+(\d+)/m)?.[1] ?? 0);
+    return kb * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** Adds to `pids` every process whose parent is in `pids` (repeatedly, so grandchildren too). */
+export function addDescendants(pids) {
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const name of readdirSync("/proc")) {
+      if (!/^\d+$/.test(name)) continue;
+      const pid = Number(name);
+      if (pids.has(pid)) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        if (pids.has(ppid)) {
+          pids.add(pid);
+          grew = true;
+        }
+      } catch {
+        // Exited while we looked.
+      }
+    }
+  }
+  return pids;
+}
