@@ -204,7 +204,8 @@ function rewriteDeclarationSpecifiers(text: string): string {
 /**
  * Parses every emitted file's imports (static, dynamic, `require`, `import()`
  * types) and fails unless each relative one ends in `.js`/`.mjs`/`.cjs` and
- * names a file in the output, and each other one is a `node:` builtin.
+ * names a file in the same half (esm/ or cjs/) of the output, and each other
+ * one is a `node:` builtin.
  */
 function verifyImports(ts: typeof TS, out: string, files: string[]): void {
   const problems: string[] = [];
@@ -217,8 +218,9 @@ function verifyImports(ts: typeof TS, out: string, files: string[]): void {
       if (spec.startsWith("./") || spec.startsWith("../")) {
         const target = resolve(dirname(file), spec);
         if (!/\.[mc]?js$/.test(spec)) problems.push(`${where}: ${spec} does not end in .js`);
-        else if (relative(out, target).startsWith("..") || isAbsolute(relative(out, target))) {
-          problems.push(`${where}: ${spec} points outside the package`);
+        else if (half(out, target) !== half(out, file)) {
+          // Each half must be self-contained, or one consumer could load two copies.
+          problems.push(`${where}: ${spec} leaves ${half(out, file)}/`);
         } else if (!existsSync(target)) problems.push(`${where}: ${spec} does not exist`);
       } else if (!spec.startsWith("node:")) {
         problems.push(`${where}: imports ${spec}, but the package has no dependencies`);
@@ -228,6 +230,12 @@ function verifyImports(ts: typeof TS, out: string, files: string[]): void {
   if (problems.length) {
     throw new BuildError(`bad imports in the output:\n  ${problems.join("\n  ")}`);
   }
+}
+
+/** `esm` or `cjs`: which half of the output `path` is in (`..` if outside). */
+function half(out: string, path: string): string {
+  const rel = relative(out, path);
+  return rel.startsWith("..") || isAbsolute(rel) ? ".." : rel.split(sep)[0];
 }
 
 function formatDiagnostics(ts: typeof TS, diagnostics: readonly TS.Diagnostic[]): string {
