@@ -87,6 +87,7 @@ function bind(lib: Record<string, (...args: unknown[]) => unknown>, ffi: BunFfi)
     read: (fd, buf, count) => int(lib.read(fd, buf, count)),
     write: (fd, buf, count) => int(lib.write(fd, buf, count)),
     getdents64: (fd, buf, count) => int(lib.getdents64(fd, buf, count)),
+    readlink: (path, buf, size) => int(lib.readlink(path, buf, size)),
     setsockopt: (fd, level, name, value, len) => int(lib.setsockopt(fd, level, name, value, len)),
     socket: (domain, type, protocol) => int(lib.socket(domain, type, protocol)),
     bind: (fd, addr, len) => int(lib.bind(fd, addr, len)),

@@ -23,6 +23,7 @@ export interface RawLibc {
   read(fd: number, buf: Uint8Array, count: number): number;
   write(fd: number, buf: Uint8Array, count: number): number;
   getdents64(fd: number, buf: Uint8Array, count: number): number;
+  readlink(path: Uint8Array, buf: Uint8Array, size: number): number;
   setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
   socket(domain: number, type: number, protocol: number): number;
   bind(fd: number, addr: Uint8Array, len: number): number;
@@ -46,6 +47,8 @@ export const F_SETFL = 4;
 export const FD_CLOEXEC = 1;
 /** `open`/`fcntl` status flags (same value on x86_64 and aarch64). */
 export const O_NONBLOCK = 0o4000;
+/** `open` access mode. */
+export const O_RDWR = 2;
 /** `open`/`dup3` flag (same value on x86_64 and aarch64). */
 export const O_CLOEXEC = 0o2000000;
 /** `epoll_ctl` operations. */
@@ -284,6 +287,38 @@ export class Libc {
     return fds.sort((a, b) => a - b);
   }
 
+  /**
+   * What `fd` refers to, from `/proc/self/fd/<fd>`: `socket:[<inode>]`,
+   * `pipe:[<inode>]`, a path, ...; two fds with the same target share the socket or pipe.
+   */
+  fdTarget(fd: number): string {
+    const buf = new Uint8Array(4096);
+    const n = this.#check(
+      "readlink",
+      `"/proc/self/fd/${fd}"`,
+      this.#raw.readlink(cString(`/proc/self/fd/${fd}`), buf, buf.length),
+    );
+    return new TextDecoder().decode(buf.subarray(0, n));
+  }
+
+  /**
+   * Points `fd` at `/dev/null` (close-on-exec) without freeing its number:
+   * drops this fd's reference to a socket that some other code owns and
+   * will close later, without that close ever hitting a reused number.
+   */
+  nullify(fd: number): void {
+    const devNull = this.#check(
+      "open",
+      '"/dev/null"',
+      this.#raw.open(cString("/dev/null"), O_RDWR | O_CLOEXEC, 0),
+    );
+    try {
+      this.dup3(devNull, fd, O_CLOEXEC);
+    } finally {
+      this.#raw.close(devNull);
+    }
+  }
+
   /** The open fds that are listening sockets. */
   listeningSockets(): number[] {
     return this.openFds().filter((fd) => this.isListeningSocket(fd));
@@ -437,6 +472,7 @@ export const SYMBOLS = {
   read: { args: ["i32", "buffer", "usize"], returns: "isize" },
   write: { args: ["i32", "buffer", "usize"], returns: "isize" },
   getdents64: { args: ["i32", "buffer", "usize"], returns: "isize" },
+  readlink: { args: ["buffer", "buffer", "usize"], returns: "isize" },
   setsockopt: { args: ["i32", "i32", "i32", "buffer", "u32"], returns: "i32" },
   socket: { args: ["i32", "i32", "i32"], returns: "i32" },
   bind: { args: ["i32", "buffer", "u32"], returns: "i32" },
