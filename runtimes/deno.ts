@@ -112,6 +112,7 @@ export class DenoBackend extends NodeBackend {
     network: Network,
     handler?: ConnectionHandler,
   ): Promise<Listener> {
+    this.#dropRuntimeCopies(fd);
     const listener = await super.adopt(fd, network, handler);
     // Deno listens on the fd itself (no copy) and leaves it inheritable.
     libc.setCloseOnExec(fd);
@@ -145,12 +146,39 @@ export class DenoBackend extends NodeBackend {
       got.family === want.family && got.address === want.address;
   }
 
+  /**
+   * A Deno child of a Deno parent (`DENO_EXTRA_STDIO_FDS`) starts with a
+   * close-on-exec copy of every extra stdio fd, owned by the runtime: a
+   * listener closed by tableflip would keep accepting through it. Point
+   * those copies at /dev/null (the runtime may still close them safely).
+   */
+  #dropRuntimeCopies(fd: number): void {
+    let target: string;
+    try {
+      target = libc.fdTarget(fd);
+    } catch {
+      return;
+    }
+    if (!target.startsWith("socket:")) return;
+    for (const other of libc.openFds()) {
+      if (other === fd || !libc.isCloseOnExec(other)) continue;
+      let otherTarget: string;
+      try {
+        otherTarget = libc.fdTarget(other);
+      } catch {
+        continue;
+      }
+      if (otherTarget === target) libc.nullify(other);
+    }
+  }
+
   override fdType(fd: number): FdType {
     if (!libc.isOpen(fd)) return "closed";
     return libc.isSocket(fd) ? "socket" : "other";
   }
 
   override closeFd(fd: number): void {
+    if (libc.isOpen(fd)) this.#dropRuntimeCopies(fd);
     try {
       libc.close(fd);
     } catch (error) {
