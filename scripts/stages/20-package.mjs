@@ -221,8 +221,8 @@ async function stage({ run, check, scratch }) {
       [`resolves to ${half}/mod.js`, report.resolved.endsWith(`/tableflip/${half}/mod.js`)],
       ["exports what mod.ts exports", sameList(report.exports, expected)],
       [
-        `detects ${runtimeOf(name)}`,
-        report.detected === runtimeOf(name) && typeof report.backend === "string",
+        `detects ${runtimeOf(name)} and uses its backend by default`,
+        report.detected === runtimeOf(name) && report.backend === runtimeOf(name),
       ],
       [
         "errors are instances of the exported classes",
