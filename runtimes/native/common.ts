@@ -1,0 +1,292 @@
+/**
+ * What the native servers share: events, the listener's address, the
+ * self-connect probe, `Connection: close` handling and the portable
+ * `node:http` fallback for fetch-style handlers.
+ *
+ * @module
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { connect, type Server as NetServer, type Socket } from "node:net";
+import { Readable } from "node:stream";
+import { TableflipError } from "../../src/errors.ts";
+import { HttpDrain } from "../../src/http_drain.ts";
+
+/** Which native API serves a listener. */
+export type NativeKind = "Deno.serve" | "Deno.listen" | "Bun.serve";
+
+/** What the native entry points report. */
+export type NativeEvent =
+  /** The runtime's own server now accepts on the listener's socket (probe passed). */
+  | { type: "native-serving"; server: NativeKind; fd: number; hostname: string; port: number }
+  /** The native path failed or does not apply: the portable `node:net` path serves instead. */
+  | { type: "native-fallback"; server: NativeKind; reason: string; error?: unknown }
+  /** Drain started: the native server stopped accepting (the socket stays open for the next generation). */
+  | { type: "native-detached"; server: NativeKind; fd: number }
+  /** Drain finished. */
+  | { type: "native-drained"; server: NativeKind; forced: boolean };
+
+/** Options every native entry point takes. */
+export interface NativeOptions {
+  /** Receives {@link NativeEvent}s (fallbacks included). Exceptions thrown by it are ignored. */
+  onEvent?: (event: NativeEvent) => void;
+  /**
+   * `false` skips the transplant and uses the portable `node:net` path from
+   * the start (a `native-fallback` event says so). Default `true`.
+   */
+  native?: boolean;
+  /** How long the self-connect probe may take before the native path is given up, in ms. Default 3000. */
+  probeTimeout?: number;
+}
+
+/** Options for draining a native HTTP server. */
+export interface NativeShutdownOptions {
+  /**
+   * How long every response carries `Connection: close` before idle
+   * keep-alive connections are closed, in ms, so that busy keep-alive
+   * clients learn from a response that the connection ends. Default 500.
+   */
+  closeGrace?: number;
+  /** Deadline for in-flight requests, in ms; the rest are cut then. Default 30 000. */
+  timeout?: number;
+}
+
+/** A listener's address, as the fd transplant and the probe need it. */
+export interface ListenerAddress {
+  hostname: string;
+  port: number;
+  family: "IPv4" | "IPv6";
+}
+
+/** The TCP address a `node:net` server listens on; throws for unix sockets or a closed server. */
+export function tcpAddress(listener: NetServer, what: NativeKind): ListenerAddress {
+  const a = listener.address();
+  if (!a || typeof a !== "object" || !a.port) {
+    throw new TableflipError(
+      "ERR_INVALID_ARGUMENT",
+      `${what}: the listener is not a listening TCP server (unix sockets are not supported)`,
+    );
+  }
+  return { hostname: a.address, port: a.port, family: a.family === "IPv6" ? "IPv6" : "IPv4" };
+}
+
+/** The fd a `node:net` server owns, when the runtime exposes it (Node, Bun); otherwise undefined. */
+export function handleFd(listener: NetServer): number | undefined {
+  const fd = (listener as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  return typeof fd === "number" && fd >= 0 ? fd : undefined;
+}
+
+/** Where to connect to reach a listener from this host. */
+export function probeHost(a: ListenerAddress): string {
+  if (a.hostname === "0.0.0.0") return "127.0.0.1";
+  if (a.hostname === "::") return "::1";
+  return a.hostname;
+}
+
+/** The header that marks a probe request, with the prober's token as value. */
+export const PROBE_HEADER = "x-tableflip-probe";
+
+/** Calls `hook` with `event`, ignoring what it throws. */
+export function emit(hook: NativeOptions["onEvent"], event: NativeEvent): void {
+  try {
+    hook?.(event);
+  } catch {
+    // A broken logger must not break serving.
+  }
+}
+
+/** A random token for one probe run. */
+export function probeToken(): string {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Sends one HTTP probe request over a fresh connection and resolves when it
+ * ended (answered, refused, or `limit` ms passed); never rejects.
+ */
+export function sendProbe(host: string, port: number, token: string, limit: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve();
+    };
+    const timer = setTimeout(done, limit);
+    const socket: Socket = connect({ host, port }, () => {
+      socket.write(
+        `GET /.well-known/tableflip-probe HTTP/1.1\r\nHost: ${host}\r\n` +
+          `${PROBE_HEADER}: ${token}\r\nConnection: close\r\n\r\n`,
+      );
+    });
+    socket.on("data", () => {});
+    socket.once("end", done);
+    socket.once("close", done);
+    socket.once("error", done);
+  });
+}
+
+/**
+ * Probes until `seen()` says this process's native server got one of the
+ * probes (other processes sharing the socket, such as the previous
+ * generation, may take some), or `limit` ms passed. Resolves true when seen.
+ */
+export async function probeUntilSeen(
+  host: string,
+  port: number,
+  token: string,
+  seen: () => boolean,
+  limit: number,
+): Promise<boolean> {
+  const end = Date.now() + limit;
+  while (!seen() && Date.now() < end) {
+    await sendProbe(host, port, token, Math.max(1, Math.min(1000, end - Date.now())));
+  }
+  return seen();
+}
+
+/** The answer a native server gives to a probe: 204 for its own token, 421 for another process's. */
+export function probeResponse(mine: boolean): Response {
+  return new Response(null, { status: mine ? 204 : 421, headers: { connection: "close" } });
+}
+
+/** Whether a request asks to close the connection after its response. */
+export function asksClose(request: Request): boolean {
+  const value = request.headers.get("connection");
+  return value !== null && /(^|,)\s*close\s*(,|$)/i.test(value);
+}
+
+/** Returns `response` with `Connection: close`, copying it if its headers are immutable. */
+export function withClose(response: Response): Response {
+  try {
+    response.headers.set("connection", "close");
+    return response;
+  } catch {
+    const copy = new Response(response.body, response);
+    copy.headers.set("connection", "close");
+    return copy;
+  }
+}
+
+/** A fetch-style handler: what `Deno.serve` and `Bun.serve` call. */
+export type FetchHandler = (request: Request) => Response | Promise<Response>;
+
+/**
+ * The portable path: an `http.Server` that answers with a fetch-style
+ * handler. Feed it the listener's connections with `emit("connection")`.
+ */
+export function fetchServer(
+  handler: (request: Request, remote: { hostname: string; port: number }) => Promise<Response>,
+): Server {
+  return createServer((req, res) => {
+    serveOne(handler, req, res).catch((error) => {
+      if (!res.headersSent) {
+        res.statusCode = 500;
+        res.end("Internal Server Error\n");
+      } else {
+        res.destroy(error as Error);
+      }
+    });
+  });
+}
+
+async function serveOne(
+  handler: (request: Request, remote: { hostname: string; port: number }) => Promise<Response>,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const host = req.headers.host ?? "localhost";
+  const headers = new Headers();
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  }
+  const hasBody = req.method !== "GET" && req.method !== "HEAD";
+  const controller = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  const request = new Request(`http://${host}${req.url ?? "/"}`, {
+    method: req.method,
+    headers,
+    body: hasBody ? Readable.toWeb(req) as ReadableStream<Uint8Array> : undefined,
+    signal: controller.signal,
+    ...(hasBody ? { duplex: "half" } : {}),
+  } as RequestInit);
+  const response = await handler(request, {
+    hostname: req.socket.remoteAddress ?? "",
+    port: req.socket.remotePort ?? 0,
+  });
+  res.statusCode = response.status;
+  if (response.statusText) res.statusMessage = response.statusText;
+  const cookies = response.headers.getSetCookie?.() ?? [];
+  response.headers.forEach((value, name) => {
+    if (name !== "set-cookie") res.setHeader(name, value);
+  });
+  if (cookies.length) res.setHeader("set-cookie", cookies);
+  if (!response.body || req.method === "HEAD") {
+    res.end();
+    return;
+  }
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (!res.write(value)) await new Promise((resolve) => res.once("drain", resolve));
+  }
+  res.end();
+}
+
+/** What `serveDeno` returns: `Deno.HttpServer`'s useful part, plus the drain. */
+export interface NativeHttpServer {
+  /** True when the runtime's native server serves; false on the portable fallback. */
+  readonly native: boolean;
+  /** The real address (from `getsockname` on the listener's socket), never the placeholder's. */
+  readonly addr: { transport: "tcp"; hostname: string; port: number };
+  /** Settles when the server has shut down. */
+  readonly finished: Promise<void>;
+  /**
+   * Drains without failing requests: stops accepting (the socket stays open
+   * for the next generation), answers with `Connection: close` for
+   * `closeGrace` ms, then closes idle connections and waits for in-flight
+   * requests until `timeout`. Also closes the `node:net` listener. Idempotent.
+   */
+  shutdown(options?: NativeShutdownOptions): Promise<void>;
+}
+
+/**
+ * Connections the `node:net` listener accepts itself (before the transplant
+ * parks it, or on the fallback path) are served by a `node:http` server
+ * with the same handler, so none is lost.
+ */
+export function portableServer(
+  listener: NetServer,
+  handler: (request: Request, remote: { hostname: string; port: number }) => Promise<Response>,
+): {
+  server(address: ListenerAddress): NativeHttpServer;
+  shutdown(timeout?: number): Promise<unknown>;
+} {
+  const http = fetchServer(handler);
+  const drain = new HttpDrain(http, { idleGrace: 500 });
+  listener.on("connection", (socket: Socket) => http.emit("connection", socket));
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => finish = resolve);
+  let shutting: Promise<unknown> | undefined;
+  const shutdown = (timeout?: number) =>
+    shutting ??= drain.shutdown({ listeners: [listener], timeout: timeout ?? 30_000 }).then(
+      (result) => {
+        finish();
+        return result;
+      },
+    );
+  return {
+    shutdown,
+    server: (address) => ({
+      native: false,
+      addr: { transport: "tcp", hostname: address.hostname, port: address.port },
+      finished,
+      async shutdown(opts: NativeShutdownOptions = {}) {
+        await shutdown(opts.timeout);
+      },
+    }),
+  };
+}
