@@ -37,8 +37,9 @@ const QUICK = values.quick;
 /** Load duration (s) and when to send each SIGHUP (s after the load starts). */
 const DURATION = QUICK ? 8 : 16;
 const UPGRADES_AT = QUICK ? [2, 5] : [3, 7.5, 12];
-/** Seconds per half of the direct/inherited throughput comparison (the first is warm-up). */
-const RATIO_SECONDS = QUICK ? 3 : 5;
+/** Direct/inherited throughput comparison: alternating bursts of this many seconds, rounds. */
+const RATIO_BURST = 2;
+const RATIO_ROUNDS = QUICK ? 2 : 4;
 /** The demo sleeps this long before it listens (by design, to show the overlap). */
 const DEMO_DELAY_MS = 1000;
 const WAIT_LIMIT = 60_000;
@@ -151,11 +152,25 @@ class ServerTree {
   /** SIGHUP to the pid in the PID file; resolves with the upgrade's timestamps. */
   async upgrade() {
     const old = readPid(this.pidFile);
-    const hup = now();
+    // A process refuses to upgrade (ERR_PARENT_ALIVE) until it has seen its own parent
+    // exit, a few ms after the exit itself: the echo server reports it, for the others
+    // allow 200 ms and, should SIGHUP still be refused, send it again.
+    if (this.server.stdout === "pipe" && old !== this.child.pid) {
+      await until(
+        () => this.lines.some((l) => l.pid === old && l.event === "parent-gone") || undefined,
+        `${old} to see its parent exit`,
+      );
+    } else if (old !== this.child.pid) await sleep(200);
+    let hup = now();
     process.kill(old, "SIGHUP");
     const next = await until(() => {
       const pid = readPid(this.pidFile);
-      return pid && pid !== old ? pid : undefined;
+      if (pid && pid !== old) return pid;
+      if (now() - hup > 10_000 && this.server.stdout !== "pipe") {
+        hup = now();
+        process.kill(old, "SIGHUP");
+      }
+      return undefined;
     }, `a new generation after SIGHUP to ${old} (stderr: ${this.stderr})`);
     // The PID file is written just before the child signals ready: its mtime is when.
     const ready = statSync(this.pidFile).mtimeMs;
@@ -338,39 +353,64 @@ function summarize(
   return summary;
 }
 
-/** Throughput through a directly bound socket vs. the same server after one upgrade. */
+/**
+ * Throughput through a directly bound socket vs. an inherited one: two
+ * instances of the same server, one upgraded once (serving through the socket
+ * it inherited), loaded in turn in short alternating bursts so that drift in
+ * the machine's background load hits both alike. The first round is warm-up.
+ */
 async function runRatio({ runtimeName, serverName, connections }) {
   const server = SERVERS[serverName];
   const dir = mkdtempSync(join(tmpdir(), "tableflip-bench-"));
-  const tree = new ServerTree(runtimeName, server, dir);
-  const port = await freePort();
-  process.stderr.write(`${runtimeName} · ${serverName} · direct vs inherited ... `);
-  const rate = async () => {
+  const direct = new ServerTree(runtimeName, server, mkdtempSync(join(dir, "d-")));
+  const inherited = new ServerTree(runtimeName, server, mkdtempSync(join(dir, "i-")));
+  process.stderr.write(`${runtimeName} · ${serverName} · ratio (direct vs inherited) ... `);
+  const burst = async (port) => {
     const { done } = startLoad({
       kind: server.kind,
       port,
       path: server.path,
       connections,
       mode: "keepalive",
-      duration: RATIO_SECONDS,
+      duration: RATIO_BURST,
       dir,
     });
     const { start, end, resT } = await done;
-    const counted = resT.filter((t) => t >= 1000).length;
-    return counted / ((end - start) / 1000 - 1);
+    // The first 500 ms of a burst (connecting, ramping up) is not counted.
+    return { n: resT.filter((t) => t >= 500).length, s: (end - start) / 1000 - 0.5 };
   };
   try {
-    await tree.start(port);
-    const direct = await rate();
-    await tree.upgrade();
-    const inherited = await rate();
-    process.stderr.write(`${direct.toFixed(0)} vs ${inherited.toFixed(0)} req/s\n`);
-    return { runtime: runtimeName, server: serverName, connections, direct, inherited };
+    const [directPort, inheritedPort] = [await freePort(), await freePort()];
+    await direct.start(directPort);
+    await inherited.start(inheritedPort);
+    await inherited.upgrade();
+    const sums = { direct: { n: 0, s: 0 }, inherited: { n: 0, s: 0 } };
+    for (let round = 0; round <= RATIO_ROUNDS; round++) {
+      const a = await burst(directPort);
+      const b = await burst(inheritedPort);
+      if (round === 0) continue;
+      for (const [key, r] of [["direct", a], ["inherited", b]]) {
+        sums[key].n += r.n;
+        sums[key].s += r.s;
+      }
+    }
+    const rate = (x) => x.n / x.s;
+    process.stderr.write(
+      `${rate(sums.direct).toFixed(0)} vs ${rate(sums.inherited).toFixed(0)} req/s\n`,
+    );
+    return {
+      runtime: runtimeName,
+      server: serverName,
+      connections,
+      direct: rate(sums.direct),
+      inherited: rate(sums.inherited),
+    };
   } catch (error) {
     process.stderr.write(`failed: ${error.message}\n`);
     return undefined;
   } finally {
-    await tree.stop();
+    await direct.stop();
+    await inherited.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -423,7 +463,8 @@ for (const runtimeName of runtimes) {
   }
   if (!values["no-ratio"]) {
     for (const serverName of ["demo", "echo"]) {
-      if (values.only && !`${runtimeName} · ${serverName}`.includes(values.only)) continue;
+      const label = `${runtimeName} · ${serverName} · ratio`;
+      if (values.only && !label.includes(values.only)) continue;
       const ratio = await runRatio({ runtimeName, serverName, connections: 32 });
       if (ratio) ratios.push(ratio);
     }

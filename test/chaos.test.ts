@@ -159,10 +159,10 @@ test(`${CHAIN} upgrades in a row: fds and processes flat, no zombie`, async () =
     const pids = new Set([f.child.pid!, ...f.lines.map((l) => l.pid).filter((p) => p > 0)]);
     assert.is(pids.size, CHAIN + 1);
     assert.equal([...pids].filter(alive), [current.pid], "only the last generation is alive");
-    const zombies = processTable().filter(([pid, ppid, state]) =>
-      state === "Z" && (pids.has(pid) || pids.has(ppid))
-    );
-    assert.equal(zombies, [], "no zombie among the generations or their children");
+    // A generation whose parent already exited is reaped by init, on init's schedule; what
+    // this library must not leave is an unreaped child of a live generation.
+    const zombies = processTable().filter(([, ppid, state]) => state === "Z" && pids.has(ppid));
+    assert.equal(zombies, [], "no zombie child of any generation");
     // Generation 1 was started by generation 0 exactly as generation 20 was by 19.
     assert.is(
       fdCounts.at(-1),

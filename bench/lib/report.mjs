@@ -53,9 +53,9 @@ export function markdown({ conditions, scenarios, ratios }) {
   if (ratios.length) {
     lines.push(
       "",
-      "Steady-state throughput through an inherited socket (generation 1, after one upgrade) as a ratio",
-      "to the same server bound directly (generation 0), keep-alive, same run; the first second of",
-      "each half is warm-up and not counted.",
+      "Steady-state throughput through an inherited socket as a ratio to the same server bound",
+      "directly: two instances, one upgraded once, loaded in alternating 2 s keep-alive bursts",
+      "(the first round and the first 500 ms of each burst are warm-up and not counted).",
       "",
       "| runtime | server | conns | direct req/s | inherited req/s | ratio |",
       "|---|---|--:|--:|--:|--:|",

@@ -5,7 +5,8 @@
 // (the raw-TCP counterpart of HTTP's `Connection: close`).
 //
 // Env: BENCH_ADDR (default 127.0.0.1:0), BENCH_PID_FILE. Prints JSON lines
-// {pid, generation, event, t} (t: epoch ms) on stdout: main, ready, drained.
+// {pid, generation, event, t} (t: epoch ms) on stdout: main, parent-gone,
+// ready, upgrade-failed, drained.
 import net from "node:net";
 import process from "node:process";
 import { Upgrader } from "../../mod.ts";
@@ -18,6 +19,7 @@ const say = (event: string, data: Record<string, unknown> = {}) =>
   );
 say("main", { t: tMain });
 upg.upgradeOnSignal("SIGHUP", (error) => say("upgrade-failed", { code: error.code }));
+upg.waitForParent().then(() => say("parent-gone"));
 
 /** How long a connection must stay idle before the drain closes it, in ms. */
 const IDLE_GRACE = 2000;
