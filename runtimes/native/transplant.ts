@@ -270,7 +270,7 @@ export async function adoptInto(
   listener: NetServer,
   address: ListenerAddress,
   placeholderPort: number,
-  probe: () => Promise<void>,
+  probe: (moved: Transplant) => Promise<void>,
 ): Promise<Transplant> {
   lib.load();
   const source = handleFd(listener) ?? listeningFdsAt(lib, address.hostname, address.port)[0];
@@ -285,7 +285,7 @@ export async function adoptInto(
   try {
     const why = verify(lib, t);
     if (why) throw new TableflipError("ERR_UNSUPPORTED", why);
-    await probe();
+    await probe(t);
     return t;
   } catch (error) {
     try {
