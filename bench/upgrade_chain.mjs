@@ -81,6 +81,8 @@ try {
     }, `generation ${gen}`);
     pids.push(next);
     await until(() => (alive(old) ? undefined : true), `generation ${gen - 1} to exit`);
+    // Count fds once the new generation has also closed its end of the control socket.
+    await until(() => (orphaned.has(next) ? true : undefined), `${next} to see its parent exit`);
     rows.push({
       gen,
       pid: next,
