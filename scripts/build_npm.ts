@@ -73,12 +73,19 @@ function build(outDir: string): { version: string; files: number; denoJsonUpdate
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
 
-  const emitted = [
-    ...compile(ts, "esm", join(out, "esm")),
-    ...compile(ts, "cjs", join(out, "cjs")),
-  ];
-  writeJson(join(out, "cjs", "package.json"), { type: "commonjs" });
-  verifyImports(ts, out, emitted);
+  let emitted: string[];
+  try {
+    emitted = [
+      ...compile(ts, "esm", join(out, "esm")),
+      ...compile(ts, "cjs", join(out, "cjs")),
+    ];
+    writeJson(join(out, "cjs", "package.json"), { type: "commonjs" });
+    verifyImports(ts, out, emitted);
+  } catch (error) {
+    // Leave nothing that could be packed by mistake.
+    rmSync(out, { recursive: true, force: true });
+    throw error;
+  }
 
   const files = ["esm/", "cjs/"];
   for (const doc of DOCS) {
@@ -161,7 +168,8 @@ function compile(ts: typeof TS, format: Format, outDir: string): string[] {
   });
   if (!parsed) throw new BuildError(`cannot read ${configPath}`);
   if (parsed.errors.length) throw new BuildError(formatDiagnostics(ts, parsed.errors));
-  const options: TS.CompilerOptions = { ...parsed.options, outDir };
+  // Errors are checked below, after emit: the CommonJS half tolerates one kind.
+  const options: TS.CompilerOptions = { ...parsed.options, outDir, noEmitOnError: false };
   if (format === "cjs") {
     options.module = ts.ModuleKind.CommonJS;
     options.moduleResolution = ts.ModuleResolutionKind.Bundler;
@@ -177,15 +185,57 @@ function compile(ts: typeof TS, format: Format, outDir: string): string[] {
     written.push(resolve(fileName));
   };
   const program = ts.createProgram({ rootNames: parsed.fileNames, options, host });
-  const diagnostics = [...ts.getPreEmitDiagnostics(program)];
-  const result = program.emit();
-  diagnostics.push(...result.diagnostics);
+  const transformers: TS.CustomTransformers = {};
+  // `import.meta.url` has a CommonJS equivalent, which the transformer puts in
+  // its place; drop tsc's complaint about it (TS1343), and only about it.
+  const tolerated = (d: TS.Diagnostic) => format === "cjs" && d.code === 1343 && isImportMetaUrl(d);
+  if (format === "cjs") transformers.before = [importMetaUrlToCommonJs(ts)];
+  const result = program.emit(undefined, undefined, undefined, undefined, transformers);
+  const diagnostics = [...ts.getPreEmitDiagnostics(program), ...result.diagnostics]
+    .filter((d) => !tolerated(d));
   if (diagnostics.length || result.emitSkipped) {
     throw new BuildError(
       `tsc (${format}) failed:\n${formatDiagnostics(ts, diagnostics)}`,
     );
   }
   return written;
+}
+
+/** Whether a diagnostic points at `import.meta` followed by `.url`. */
+function isImportMetaUrl(d: TS.Diagnostic): boolean {
+  const text = d.file?.text;
+  if (!text || d.start === undefined) return false;
+  const end = d.start + (d.length ?? 0);
+  return text.slice(d.start, end) === "import.meta" && /^\s*\.\s*url\b/.test(text.slice(end));
+}
+
+/**
+ * Replaces `import.meta.url` with `require("node:url").pathToFileURL(__filename).href`
+ * in the CommonJS half, so that idioms like `createRequire(import.meta.url)` work
+ * there too. Any other `import.meta` property still fails the build.
+ */
+function importMetaUrlToCommonJs(ts: typeof TS): TS.TransformerFactory<TS.SourceFile> {
+  return (context) => (file) => {
+    const f = context.factory;
+    const visit = (node: TS.Node): TS.Node => {
+      if (
+        ts.isPropertyAccessExpression(node) && ts.isMetaProperty(node.expression) &&
+        node.expression.keywordToken === ts.SyntaxKind.ImportKeyword && node.name.text === "url"
+      ) {
+        const url = f.createCallExpression(f.createIdentifier("require"), undefined, [
+          f.createStringLiteral("node:url"),
+        ]);
+        const call = f.createCallExpression(
+          f.createPropertyAccessExpression(url, "pathToFileURL"),
+          undefined,
+          [f.createIdentifier("__filename")],
+        );
+        return f.createPropertyAccessExpression(call, "href");
+      }
+      return ts.visitEachChild(node, visit, context);
+    };
+    return ts.visitEachChild(file, visit, context);
+  };
 }
 
 /**
