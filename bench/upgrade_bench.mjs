@@ -72,7 +72,11 @@ const SERVERS = {
 };
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const now = () => performance.timeOrigin + performance.now();
+// Wall-clock ms, comparable with Date.now() in other processes and file mtimes, but
+// monotonic within this run (performance.timeOrigin can be off from Date.now() by ms).
+const EPOCH0 = Date.now();
+const PERF0 = performance.now();
+const now = () => EPOCH0 + (performance.now() - PERF0);
 
 /** Polls `check` every `every` ms until it returns a value other than undefined. */
 async function until(check, what, limit = WAIT_LIMIT, every = 5) {

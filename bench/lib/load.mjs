@@ -15,7 +15,10 @@ import net from "node:net";
 import process from "node:process";
 
 const config = JSON.parse(process.argv[2]);
-const clock = () => performance.timeOrigin + performance.now();
+// Wall-clock ms comparable with Date.now() elsewhere, monotonic within this run.
+const EPOCH0 = Date.now();
+const PERF0 = performance.now();
+const clock = () => EPOCH0 + (performance.now() - PERF0);
 const start = clock();
 /** Response times since start (ms, 0.1 ms resolution) and latencies (ms). */
 const resT = [];
