@@ -1,0 +1,162 @@
+// Native servers (Deno.serve, Deno.listen, Bun.serve) on a node:net
+// listener's socket through the fd transplant, in this process: real
+// sockets, real runtime servers. Bun and Deno only.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import net from "node:net";
+import { get, probe, RUNTIME } from "./_helpers.ts";
+import { listenDeno, type NativeEvent, serveBun, serveDeno } from "../native.ts";
+import { listeningFdsAt } from "../runtimes/native/transplant.ts";
+
+const IS_DENO = "Deno" in globalThis;
+const IS_BUN = "Bun" in globalThis;
+
+/** A listening node:net server, as `Upgrader#listen("tcp", "127.0.0.1:0")` returns it. */
+async function listener(): Promise<{ ln: net.Server; port: number; accepted: () => number }> {
+  const ln = net.createServer();
+  await new Promise<void>((resolve) => ln.listen({ port: 0, host: "127.0.0.1" }, resolve));
+  let count = 0;
+  ln.on("connection", () => count++);
+  return { ln, port: (ln.address() as net.AddressInfo).port, accepted: () => count };
+}
+
+/** serveDeno or serveBun, whichever this runtime has, behind one shape. */
+async function serve(ln: net.Server, native: boolean, events: NativeEvent[]) {
+  const onEvent = (e: NativeEvent) => events.push(e);
+  if (IS_BUN) {
+    const s = await serveBun(ln, {
+      fetch: (req, server) =>
+        new Response(
+          JSON.stringify({ path: new URL(req.url).pathname, ip: server.requestIP(req) }),
+        ),
+      native,
+      onEvent,
+    });
+    return { native: s.native, port: s.port, shutdown: () => s.shutdown({ closeGrace: 50 }) };
+  }
+  const s = await serveDeno(
+    ln,
+    (req, info) =>
+      new Response(
+        JSON.stringify({ path: new URL(req.url).pathname, ip: { port: info.remoteAddr.port } }),
+      ),
+    { native, onEvent },
+  );
+  return { native: s.native, port: s.addr.port, shutdown: () => s.shutdown({ closeGrace: 50 }) };
+}
+
+if (!IS_DENO && !IS_BUN) {
+  console.log(`native_serve: not registered on ${RUNTIME}: native servers are Bun and Deno only`);
+} else {
+  test("the runtime's own server accepts on the listener's socket; node:net accepts nothing", async () => {
+    const { ln, port, accepted } = await listener();
+    const events: NativeEvent[] = [];
+    const s = await serve(ln, true, events);
+    try {
+      assert.is(s.native, true);
+      assert.is(s.port, port, "reports the real port, not the placeholder's");
+      const serving = events.find((e) => e.type === "native-serving");
+      assert.ok(serving, JSON.stringify(events));
+      assert.is((serving as { port: number }).port, port);
+      const keepAlive = new (await import("node:http")).Agent({ keepAlive: true, maxSockets: 2 });
+      for (let i = 0; i < 50; i++) {
+        const a = await get({ port }, `/k${i}`, keepAlive);
+        const b = await get({ port }, `/c${i}`);
+        assert.is(a.status, 200);
+        assert.is(JSON.parse(a.body).path, `/k${i}`);
+        assert.is(JSON.parse(b.body).path, `/c${i}`);
+        assert.ok(JSON.parse(b.body).ip.port > 0, "the handler sees the client's address");
+      }
+      keepAlive.destroy();
+      assert.is(accepted(), 0, "the parked node:net listener accepted a connection");
+    } finally {
+      await s.shutdown();
+    }
+    assert.is(ln.listening, false, "shutdown closes the node:net listener too");
+    assert.is(await probe(port), "ECONNREFUSED", "no copy of the socket is left open");
+  });
+
+  test("native: false serves the same handler through node:http and says so", async () => {
+    const { ln, port, accepted } = await listener();
+    const events: NativeEvent[] = [];
+    const s = await serve(ln, false, events);
+    try {
+      assert.is(s.native, false);
+      assert.is(s.port, port);
+      assert.equal(events.map((e) => e.type), ["native-fallback"]);
+      const res = await get({ port }, "/x");
+      assert.is(JSON.parse(res.body).path, "/x");
+      assert.ok(accepted() > 0, "the node:net listener serves on the fallback path");
+    } finally {
+      await s.shutdown();
+    }
+    assert.is(await probe(port), "ECONNREFUSED");
+  });
+
+  test("drain: stops accepting without closing the socket other processes hold", async () => {
+    const { ln, port } = await listener();
+    // Another holder of the same socket, as the next generation would be.
+    const { libc } = IS_BUN
+      ? await import("../runtimes/libc/bun.ts")
+      : await import("../runtimes/libc/deno.ts");
+    const fd = listeningFdsAt(libc, "127.0.0.1", port)[0];
+    assert.type(fd, "number");
+    const events: NativeEvent[] = [];
+    const s = await serve(ln, true, events);
+    const other = net.createServer((c) => c.end("other\n"));
+    await new Promise<void>((resolve) => other.listen({ fd: libc.dup(fd) }, resolve));
+    await s.shutdown();
+    assert.ok(events.some((e) => e.type === "native-detached"));
+    assert.ok(events.some((e) => e.type === "native-drained"));
+    {
+      const text = await new Promise<string>((resolve, reject) => {
+        const c = net.connect({ port, host: "127.0.0.1" });
+        let out = "";
+        c.on("data", (d) => out += d);
+        c.on("end", () => resolve(out));
+        c.on("error", reject);
+      });
+      assert.is(text, "other\n", "the socket is still open and served by its other holder");
+      await new Promise((resolve) => other.close(resolve));
+    }
+    assert.is(await probe(port), "ECONNREFUSED");
+  });
+
+  if (IS_DENO) {
+    test("listenDeno: a Deno.Listener on the listener's socket, with the real address", async () => {
+      const { ln, port, accepted } = await listener();
+      const events: NativeEvent[] = [];
+      const result = await listenDeno(ln, { onEvent: (e) => events.push(e) });
+      assert.is(result.native, true, JSON.stringify(events));
+      if (!result.native) return;
+      const native = result.listener;
+      assert.is(native.addr.port, port);
+      const serving = (async () => {
+        for await (const conn of native) {
+          const c = conn as unknown as {
+            write(b: Uint8Array): Promise<number>;
+            close(): void;
+          };
+          await c.write(new TextEncoder().encode("hello from Deno.listen\n"));
+          c.close();
+        }
+      })();
+      for (let i = 0; i < 20; i++) {
+        const text = await new Promise<string>((resolve, reject) => {
+          const c = net.connect({ port, host: "127.0.0.1" });
+          let out = "";
+          c.on("data", (d) => out += d);
+          c.on("end", () => resolve(out));
+          c.on("error", reject);
+        });
+        assert.is(text, "hello from Deno.listen\n");
+      }
+      assert.is(accepted(), 0);
+      native.close();
+      await serving;
+      assert.is(await probe(port), "ECONNREFUSED");
+    });
+  }
+}
+
+test.run();
