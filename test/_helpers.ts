@@ -1,10 +1,10 @@
 // Shared test helpers: real processes, real sockets, events instead of sleeps.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, realpathSync } from "node:fs";
+import { mkdtempSync, readFileSync, realpathSync, watch } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
 // @ts-types="../scripts/runtimes.d.mts"
@@ -96,6 +96,11 @@ export class Fixture {
   /** Kills every pid this tree has reported, then the first generation. */
   async killAll(): Promise<void> {
     const pids = new Set(this.lines.map((l) => l.pid).filter((p) => p > 0));
+    // Plain log lines in the demo's `[PID: n]` format name generations too.
+    for (const l of this.lines) {
+      const m = /^\[PID: (\d+)\]/.exec(String(l.text ?? ""));
+      if (m) pids.add(Number(m[1]));
+    }
     for (const pid of pids) {
       try {
         process.kill(pid, "SIGKILL");
@@ -168,5 +173,46 @@ export function probe(port: number): Promise<string> {
       resolve("connected");
     });
     s.once("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+}
+
+/** Resolves with a file's content once `accept(content)` holds, watching its directory. */
+export function waitForFile(
+  path: string,
+  accept: (content: string) => boolean,
+  limit = WAIT_LIMIT,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      let content: string;
+      try {
+        content = readFileSync(path, "utf8");
+      } catch {
+        return;
+      }
+      if (accept(content)) {
+        clearTimeout(timer);
+        watcher.close();
+        resolve(content);
+      }
+    };
+    const watcher = watch(dirname(path), check);
+    const timer = setTimeout(() => {
+      watcher.close();
+      reject(new Error(`${path} did not reach the expected content within ${limit} ms`));
+    }, limit);
+    check();
+  });
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
   });
 }
