@@ -78,7 +78,13 @@ export class HttpDrain {
     this.#idleGrace = options.idleGrace ?? 2000;
     const event = server instanceof TlsServer ? "secureConnection" : "connection";
     server.on(event, (socket: Socket) => this.#track(socket));
-    server.on("request", (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
+    // Before the application's handler: a handler that answers synchronously (most
+    // do) would otherwise send its headers before the drain can add `Connection: close`,
+    // and busy keep-alive clients would never be told to leave.
+    server.prependListener(
+      "request",
+      (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res),
+    );
   }
 
   /** Whether {@link shutdown} has started. */
