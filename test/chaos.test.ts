@@ -80,6 +80,33 @@ for (
   });
 }
 
+// --- busy keep-alive clients ------------------------------------------------
+
+test("busy keep-alive clients are told to leave: the old process drains without forcing, 0 failed", async () => {
+  const f = chaos({});
+  let load: Load | undefined;
+  try {
+    const port = await f.port();
+    await f.waitFor({ event: "ready", generation: 0 });
+    const parent = f.child.pid!;
+    // Back-to-back requests on persistent connections: never idle, so only a
+    // `Connection: close` answer can end them.
+    load = new Load(port, { clients: 4, keepAlive: true });
+    await load.servedBy(parent, 50);
+    f.signal("SIGHUP");
+    const child = await f.waitFor({ event: "ready", generation: 1 });
+    const drained = await f.waitFor({ event: "drained", generation: 0 });
+    assert.is(drained.forced, 0);
+    assert.is(drained.timedOut, false);
+    await load.servedBy(child.pid, 50);
+    const report = await load.stop();
+    assert.equal(report.failed, {}, `failed requests: ${JSON.stringify(report)}`);
+  } finally {
+    await load?.stop();
+    await f.killAll();
+  }
+});
+
 // --- the parent killed mid-upgrade -------------------------------------------
 
 test("parent SIGKILLed mid-upgrade: the child still comes up, serves, and can upgrade itself", async () => {
