@@ -102,9 +102,7 @@ export class HttpDrain {
     this.#draining = true;
     const listeners = options.listeners ?? (this.#server.listening ? [this.#server] : []);
     // net.Server's close, not http's: http's also kills idle keep-alive sockets at once.
-    const closing = listeners.map((listener) =>
-      new Promise<void>((resolve) => NetServer.prototype.close.call(listener, () => resolve()))
-    );
+    const closing = listeners.map(stopAccepting);
     for (const connection of this.#connections.values()) {
       for (const res of connection.pending) markClose(res);
     }
@@ -173,6 +171,21 @@ export class HttpDrain {
     res.once("finish", onDone);
     res.once("close", onDone);
   }
+}
+
+/**
+ * Closes a listener without touching its connections: `net.Server`'s close,
+ * not http's (which also kills idle keep-alive sockets at once). A listener
+ * that is not a real `net.Server` (Bun's `http.Server`) gets its own close.
+ */
+function stopAccepting(listener: NetServer): Promise<void> {
+  return new Promise<void>((resolve) => {
+    try {
+      NetServer.prototype.close.call(listener, () => resolve());
+    } catch {
+      listener.close(() => resolve());
+    }
+  });
 }
 
 function markClose(res: ServerResponse): void {
