@@ -10,11 +10,13 @@
 import { spawn } from "node:child_process";
 import {
   cpSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import http from "node:http";
@@ -29,12 +31,19 @@ const RUNTIME_NAMES = ["node20", "node22", "node24", "bun", "deno"];
 const DENO = RUNTIMES.deno.exe;
 const NODE22 = RUNTIMES.node22.exe;
 const BIN = join(ROOT, "node_modules", ".bin");
+/**
+ * Test files not run against the package: the demo has its own checks here,
+ * chaos is long, and cross_runtime starts Bun and Deno generations, which
+ * the Node preload cannot redirect to the package.
+ */
+const SUITE_SKIP = ["chaos", "demo", "cross_runtime"];
 /** Limit for one wait (server up, new version visible, old process gone). */
 const WAIT_MS = 30_000;
 
 export default async function packageStage({ run }) {
   let passed = 0;
   let failed = 0;
+  let skipped = 0;
   const check = (name, ok, detail = "") => {
     if (ok) passed++;
     else failed++;
@@ -44,18 +53,52 @@ export default async function packageStage({ run }) {
   const scratch = mkdtempSync(join(tmpdir(), "tableflip-package-"));
   console.log(`scratch directory: ${scratch}`);
   try {
-    await stage({ run, check, scratch });
+    const count = (p, f, s) => {
+      passed += p;
+      failed += f;
+      skipped += s;
+    };
+    await stage({ run, check, count, scratch });
   } finally {
     if (process.env.TABLEFLIP_KEEP_SCRATCH) console.log(`kept ${scratch}`);
     else rmSync(scratch, { recursive: true, force: true });
   }
-  return { passed, failed, skipped: 0 };
+  return { passed, failed, skipped };
 }
 
-async function stage({ run, check, scratch }) {
+/** What the build and `deno publish` read; copied so a stage run sees one state of the tree. */
+const SNAPSHOT = [
+  "mod.ts",
+  "src",
+  "runtimes",
+  "docs",
+  "scripts/build_npm.ts",
+  "package.json",
+  "deno.json",
+  "tsconfig.json",
+  "tsconfig.build.json",
+  "README.md",
+  "LICENSE",
+  "CHANGELOG.md",
+];
+
+async function stage({ run, check, count, scratch }) {
+  // The working tree may change under a running stage (others edit it), so
+  // build from a snapshot; node_modules is linked, not copied.
+  const source = join(scratch, "source");
+  for (const path of SNAPSHOT) {
+    if (existsSync(join(ROOT, path))) {
+      cpSync(join(ROOT, path), join(source, path), { recursive: true });
+    }
+  }
+  symlinkSync(join(ROOT, "node_modules"), join(source, "node_modules"));
+  // As found, before the build copies package.json's version into it.
+  const denoVersion = readJson(join(source, "deno.json")).version;
+
   // Build: with Deno (the package that is tested), and with Node 22 to compare.
   const out = join(scratch, "npm");
   const built = await run([DENO, "run", "-A", "scripts/build_npm.ts", "--out", out], {
+    cwd: source,
     timeout: 120_000,
   });
   if (!check("build_npm.ts builds the package on Deno", built.code === 0, `exit ${built.code}`)) {
@@ -63,6 +106,7 @@ async function stage({ run, check, scratch }) {
   }
   const outNode = join(scratch, "npm-node22");
   const builtNode = await run([NODE22, "scripts/build_npm.ts", "--out", outNode], {
+    cwd: source,
     timeout: 120_000,
   });
   check(
@@ -75,10 +119,10 @@ async function stage({ run, check, scratch }) {
     check("the Deno and Node 22 builds are identical", differ.length === 0, differ.join(", "));
   }
 
-  // One version, copied into both manifests.
-  const version = readJson(join(ROOT, "package.json")).version;
+  // One version: the build copies it into both manifests, and the committed
+  // deno.json must already agree (run the build after bumping it).
+  const version = readJson(join(source, "package.json")).version;
   const manifest = readJson(join(out, "package.json"));
-  const denoVersion = readJson(join(ROOT, "deno.json")).version;
   check(
     "package.json, deno.json and npm/package.json carry one version",
     manifest.version === version && denoVersion === version,
@@ -118,8 +162,11 @@ async function stage({ run, check, scratch }) {
     `deno bundles ${denoTs}`,
   );
 
-  // JSR: the dry run must pass offline (--allow-dirty: others edit this tree).
-  const dry = await run([DENO, "publish", "--dry-run", "--allow-dirty"], { timeout: 120_000 });
+  // JSR: the dry run must pass offline.
+  const dry = await run([DENO, "publish", "--dry-run", "--allow-dirty"], {
+    cwd: source,
+    timeout: 120_000,
+  });
   check(
     "deno publish --dry-run passes",
     dry.code === 0 && /Dry run complete/.test(dry.output),
@@ -141,7 +188,7 @@ async function stage({ run, check, scratch }) {
   );
   const required = ["package.json", "LICENSE", "CHANGELOG.md", "cjs/package.json"];
   for (const half of ["esm", "cjs"]) required.push(`${half}/mod.js`, `${half}/mod.d.ts`);
-  if (exists(join(ROOT, "README.md"))) required.push("README.md");
+  if (existsSync(join(source, "README.md"))) required.push("README.md");
   const missing = required.filter((f) => !entries.includes(f));
   const stray = entries.filter((f) =>
     !required.includes(f) && !/^(esm|cjs)\/.+\.(js|d\.ts)$/.test(f)
@@ -201,7 +248,7 @@ async function stage({ run, check, scratch }) {
         }), "import")));\n`,
     );
   }
-  const expected = await sourceExports(run);
+  const expected = await sourceExports(run, source);
   check("the source's exports are known (deno, mod.ts)", expected.length > 0);
   const cases = [];
   for (const name of RUNTIME_NAMES) {
@@ -236,6 +283,9 @@ async function stage({ run, check, scratch }) {
       check(`${name}: ${style}: ${what}`, ok, JSON.stringify(report));
     }
   }
+
+  // The test suite, on Node 22, with the library source swapped for the package.
+  await suiteAgainstPackage({ run, check, count, scratch, project });
 
   // The seed demo, from the installed package, on every runtime.
   const demoSource = readFileSync(join(ROOT, "examples", "demo.ts"), "utf8");
@@ -329,6 +379,61 @@ async function demo({ check, project, name, source }) {
   }
 }
 
+/**
+ * Runs the uvu suite on Node 22 with scripts/package/use_package.mjs preloaded
+ * (through NODE_OPTIONS, so fixtures and every generation they spawn get it
+ * too): each import of mod.ts, src/ or runtimes/ loads the installed package's
+ * esm/ instead. Adds uvu's counts; SUITE_SKIP names the test files left out.
+ */
+async function suiteAgainstPackage({ run, check, count, scratch, project }) {
+  const log = join(scratch, "redirects.log");
+  writeFileSync(log, "");
+  const pattern = `^(?!(${SUITE_SKIP.join("|")})\\.test\\.ts$).*\\.test\\.ts$`;
+  const esm = new URL(`file://${join(project, "node_modules", "tableflip", "esm")}/`).href;
+  const preload = new URL(`file://${join(ROOT, "scripts", "package", "use_package.mjs")}`).href;
+  const bin = join(ROOT, "node_modules", "uvu", "bin.js");
+  const { code, output } = await run([NODE22, bin, "test", pattern, "--no-color"], {
+    timeout: 180_000,
+    env: {
+      TABLEFLIP_TEST_RUNTIME: "node22",
+      TABLEFLIP_PACKAGE_ESM: esm,
+      TABLEFLIP_PACKAGE_LOG: log,
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import=${preload}`.trim(),
+    },
+  });
+  const number = (label) => Number(output.match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? NaN);
+  const total = number("Total");
+  const passedTests = number("Passed");
+  const skippedTests = number("Skipped") || 0;
+  if (
+    !check(
+      "node22: the test suite against the package ends with a summary",
+      !Number.isNaN(total) && !Number.isNaN(passedTests),
+      `exit ${code}`,
+    )
+  ) {
+    return;
+  }
+  const failedTests = Math.max(total - passedTests - skippedTests, code === 0 ? 0 : 1);
+  console.log(`node22 suite against the package: ${passedTests} passed, ${failedTests} failed`);
+  count(passedTests, failedTests, skippedTests);
+  const lines = readFileSync(log, "utf8").split("\n").filter(Boolean);
+  const pids = new Set(lines.filter((l) => /^\d+ mod\.ts$/.test(l)).map((l) => l.split(" ")[0]));
+  // Source files outside mod.ts's graph (so not in the package) stay as they
+  // are; their own imports of the library still resolve to the package.
+  const unmapped = [
+    ...new Set(lines.filter((l) => l.includes(" unmapped ")).map((l) => l.split(" ")[2])),
+  ];
+  if (unmapped.length) {
+    console.log(`not in the package, loaded from source: ${unmapped.join(", ")}`);
+  }
+  check(
+    "node22: the suite loaded the package's mod.ts, not the source's, in its processes",
+    pids.size >= 2 && !lines.some((l) => l.endsWith("unmapped mod.ts")),
+    `mod.ts redirected in ${pids.size} processes`,
+  );
+}
+
 /** Strips the demo's TypeScript with the pinned compiler (for Node 20). */
 function toJavaScript(source) {
   const ts = createRequire(join(ROOT, "package.json"))("typescript");
@@ -342,8 +447,8 @@ function toJavaScript(source) {
 }
 
 /** The names mod.ts exports, as the source itself (run by Deno) reports them. */
-async function sourceExports(run) {
-  const url = new URL("mod.ts", `file://${ROOT}/`).href;
+async function sourceExports(run, source) {
+  const url = new URL("mod.ts", `file://${source}/`).href;
   const code = `const m = await import(${JSON.stringify(url)}); ` +
     `console.log("EXPORTS " + JSON.stringify(Object.keys(m).sort()));`;
   const { output } = await run([DENO, "eval", code], { timeout: 60_000 });
@@ -391,15 +496,6 @@ function walk(dir) {
 
 function readJson(path) {
   return JSON.parse(readFileSync(path, "utf8"));
-}
-
-function exists(path) {
-  try {
-    readFileSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function readPid(path) {
