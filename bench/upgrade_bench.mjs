@@ -108,6 +108,15 @@ function freePort() {
   });
 }
 
+/** Servers still running, so an interrupted run does not leave them behind. */
+const running = new Set();
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    for (const tree of running) tree.kill();
+    process.exit(130);
+  });
+}
+
 /** A server under test: its first generation, every pid it had, its stdout lines. */
 class ServerTree {
   constructor(runtimeName, server, dir) {
@@ -128,6 +137,7 @@ class ServerTree {
       stdio: ["ignore", this.server.stdout, "pipe"],
     });
     this.pids.add(this.child.pid);
+    running.add(this);
     this.child.stderr.on("data", (d) => this.stderr = (this.stderr + d).slice(-4000));
     if (this.child.stdout) {
       createInterface({ input: this.child.stdout }).on("line", (text) => {
@@ -185,13 +195,18 @@ class ServerTree {
     return { old, next, hup, ready, exit, main };
   }
 
-  async stop() {
+  kill() {
     clearInterval(this.sampler);
     for (const pid of addDescendants(this.pids)) {
       try {
         process.kill(pid, "SIGKILL");
       } catch { /* gone */ }
     }
+    running.delete(this);
+  }
+
+  async stop() {
+    this.kill();
     await this.exited;
   }
 }
@@ -317,9 +332,10 @@ function summarize(
   around.sort((a, b) => a - b);
   const failed = {};
   for (const [, kind] of failures) failed[kind] = (failed[kind] ?? 0) + 1;
-  const seconds = Math.ceil((end - start) / 1000);
+  // Whole seconds only: a last partial second would look like a drop in throughput.
+  const seconds = Math.max(1, Math.floor((end - start) / 1000));
   const series = Array.from({ length: seconds }, () => ({ ok: 0, failed: 0 }));
-  for (const t of resT) series[Math.min(seconds - 1, Math.floor(t / 1000))].ok++;
+  for (const t of resT) if (t < seconds * 1000) series[Math.floor(t / 1000)].ok++;
   for (const [t] of failures) series[Math.min(seconds - 1, Math.floor(t / 1000))].failed++;
   const readyMs = median(upgrades.map((u) => u.ready - u.hup));
   const summary = {

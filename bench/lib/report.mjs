@@ -78,16 +78,17 @@ const escape = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;");
  * to the old process's exit with a dashed line at the SIGHUP.
  */
 export function svgChart(title, scenarios) {
-  const W = 760, PH = 150, TOP = 40, GAP = 34, L = 64, R = 56;
+  const W = 760, PH = 150, TOP = 56, GAP = 34, L = 64, R = 56;
   const H = TOP + scenarios.length * (PH + GAP);
   const out = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
     `<text x="${L}" y="22" font-size="14" font-weight="bold">${escape(title)}</text>`,
-    `<text x="${W - R}" y="22" text-anchor="end" fill="#555">` +
+    `<text x="${L}" y="40" fill="#555">` +
       `<tspan fill="#1f6feb">— req/s</tspan>  <tspan fill="#d1242f">▮ failed/s</tspan>` +
-      `  <tspan fill="#bf8700">┆ SIGHUP → old exit</tspan></text>`,
+      `  <tspan fill="#bf8700">┆ SIGHUP</tspan>  <tspan fill="#1a7f37">│ new ready</tspan>` +
+      `  <tspan fill="#bf8700">░ until old exit</tspan></text>`,
   );
   scenarios.forEach((s, i) => {
     const y0 = TOP + i * (PH + GAP) + 18;
@@ -105,15 +106,16 @@ export function svgChart(title, scenarios) {
         `${s.requests} requests, ${total} failed</text>`,
       `<rect x="${L}" y="${y0}" width="${W - L - R}" height="${PH}" fill="#fafafa" stroke="#ccc"/>`,
     );
+    const clampX = (t) => Math.min(W - R, Math.max(L, x(t)));
+    const vline = (px, style) =>
+      `<line x1="${px.toFixed(1)}" y1="${y0}" x2="${px.toFixed(1)}" y2="${y0 + PH}" ${style}/>`;
     for (const u of s.upgrades) {
-      const a = x(u.hup), b = x(Number.isFinite(u.exit) ? u.exit : u.hup + 0.1);
+      const a = clampX(u.hup), b = clampX(Number.isFinite(u.exit) ? u.exit : u.hup + 0.1);
       out.push(
-        `<rect x="${a.toFixed(1)}" y="${y0}" width="${
-          Math.max(1, b - a).toFixed(1)
-        }" height="${PH}" fill="#bf8700" fill-opacity="0.12"/>`,
-        `<line x1="${a.toFixed(1)}" y1="${y0}" x2="${a.toFixed(1)}" y2="${
-          y0 + PH
-        }" stroke="#bf8700" stroke-dasharray="4 3"/>`,
+        `<rect x="${a.toFixed(1)}" y="${y0}" width="${Math.max(1, b - a).toFixed(1)}" ` +
+          `height="${PH}" fill="#bf8700" fill-opacity="0.12"/>`,
+        vline(a, `stroke="#bf8700" stroke-dasharray="4 3"`),
+        vline(clampX(u.ready), `stroke="#1a7f37" stroke-width="1.2"`),
       );
     }
     for (const frac of [0, 0.5, 1]) {
