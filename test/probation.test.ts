@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { Upgrader } from "../mod.ts";
 import { get, startFixture, tempDir, waitForExit } from "./_helpers.ts";
 import { failures, Load } from "./fixtures/chaos_load.ts";
 
@@ -74,6 +75,16 @@ test("a child that survives probation takes over after the window, not before", 
     assert.is(JSON.parse((await get({ port })).body).pid, ready.pid);
   } finally {
     await f.killAll();
+  }
+});
+
+test("probation must be a non-negative number of ms", () => {
+  for (const probation of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+    assert.throws(
+      () => new Upgrader({ probation }),
+      (e: { code?: string; message: string }) =>
+        e.code === "ERR_INVALID_ARGUMENT" && /probation/.test(e.message),
+    );
   }
 });
 
