@@ -58,6 +58,9 @@ interface Connection {
   pending: Set<ServerResponse>;
 }
 
+/** Longest wait for responses already being sent before the drain stops accepting, in ms. */
+const ON_THE_WIRE_LIMIT = 1000;
+
 /** How often the drain looks for connections it may close, in ms. */
 const SWEEP_INTERVAL = 100;
 
@@ -100,13 +103,22 @@ export class HttpDrain {
   /** Stops accepting and drains; resolves when every connection has ended or the deadline passed. */
   async shutdown(options: ShutdownOptions = {}): Promise<DrainResult> {
     this.#draining = true;
+    const started = Date.now();
+    const timeout = options.timeout ?? 30_000;
     const listeners = options.listeners ?? (this.#server.listening ? [this.#server] : []);
-    // net.Server's close, not http's: http's also kills idle keep-alive sockets at once.
-    const closing = listeners.map(stopAccepting);
     for (const connection of this.#connections.values()) {
       for (const res of connection.pending) markClose(res);
     }
-    const timedOut = await this.#sweepUntilEmpty(options.timeout ?? 30_000, options.signal);
+    // Deno's node:http destroys a keep-alive connection whose response ends
+    // after its server stopped listening, though that response told the client
+    // to keep it: let responses already on the wire end before closing.
+    await this.#responsesOnTheWire(Math.min(ON_THE_WIRE_LIMIT, timeout), options.signal);
+    // net.Server's close, not http's: http's also kills idle keep-alive sockets at once.
+    const closing = listeners.map(stopAccepting);
+    const timedOut = await this.#sweepUntilEmpty(
+      Math.max(0, timeout - (Date.now() - started)),
+      options.signal,
+    );
     let forced = 0;
     for (const socket of this.#connections.keys()) {
       socket.destroy();
@@ -115,6 +127,34 @@ export class HttpDrain {
     this.#connections.clear();
     await Promise.all(closing);
     return { closed: this.#closedWhileDraining, forced, timedOut };
+  }
+
+  /** Resolves when every response whose headers are sent has ended, or after `limit` ms. */
+  #responsesOnTheWire(limit: number, signal?: AbortSignal): Promise<void> {
+    const sent = [...this.#connections.values()].flatMap((c) =>
+      [...c.pending].filter((res) => res.headersSent)
+    );
+    if (sent.length === 0 || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      let left = sent.length;
+      const finish = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", finish);
+        resolve();
+      };
+      const timer = setTimeout(finish, limit);
+      signal?.addEventListener("abort", finish, { once: true });
+      for (const res of sent) {
+        let done = false;
+        const onDone = () => {
+          if (done) return;
+          done = true;
+          if (--left === 0) finish();
+        };
+        res.once("finish", onDone);
+        res.once("close", onDone);
+      }
+    });
   }
 
   #sweepUntilEmpty(timeout: number, signal?: AbortSignal): Promise<boolean> {
