@@ -23,6 +23,7 @@ import {
   probeToken,
   probeUntilSeen,
   tcpAddress,
+  timedOut,
   withClose,
 } from "./common.ts";
 import { adoptInto, detach, realAddress, type Transplant } from "./transplant.ts";
@@ -186,7 +187,7 @@ export async function serveBun<S extends BunServerLike = BunServerLike>(
       if (!ok) throw new Error("the self-connect probe never reached Bun.serve");
     });
   } catch (error) {
-    await Promise.race([server.stop(true), sleep(1000)]);
+    await timedOut(Promise.resolve(server.stop(true)), 1000);
     return fallback(`fd transplant failed: ${(error as Error).message}`, error);
   }
   const real = realAddress(libc, t.fd, address);
@@ -205,10 +206,7 @@ export async function serveBun<S extends BunServerLike = BunServerLike>(
         emit(onEvent, { type: "native-detached", server: kind, fd: t.fd });
         const closingPortable = portable.shutdown(opts.timeout);
         await sleep(opts.closeGrace ?? 500);
-        const forced = await Promise.race([
-          Promise.resolve(server.stop(false)).then(() => false),
-          sleep(opts.timeout ?? 30_000).then(() => true),
-        ]);
+        const forced = await timedOut(Promise.resolve(server.stop(false)), opts.timeout ?? 30_000);
         if (forced) await server.stop(true);
         await closingPortable;
         emit(onEvent, { type: "native-drained", server: kind, forced });

@@ -85,6 +85,19 @@ export function probeHost(a: ListenerAddress): string {
 /** The header that marks a probe request, with the prober's token as value. */
 export const PROBE_HEADER = "x-tableflip-probe";
 
+/** Waits for `promise` at most `ms` ms (the timer does not keep the process alive after); true if the time ran out. */
+export async function timedOut(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise.then(() => false),
+      new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), ms)),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Calls `hook` with `event`, ignoring what it throws. */
 export function emit(hook: NativeOptions["onEvent"], event: NativeEvent): void {
   try {

@@ -27,6 +27,7 @@ import {
   probeToken,
   probeUntilSeen,
   tcpAddress,
+  timedOut,
   withClose,
 } from "./common.ts";
 import { adoptInto, detach, realAddress, type Transplant } from "./transplant.ts";
@@ -178,7 +179,7 @@ export async function serveDeno(
       if (!ok) throw new Error("the self-connect probe never reached Deno.serve");
     });
   } catch (error) {
-    await Promise.race([server.shutdown(), sleep(1000)]);
+    await timedOut(server.shutdown(), 1000);
     return fallback(`fd transplant failed: ${(error as Error).message}`, error);
   }
   const real = realAddress(libc, t.fd, address);
@@ -196,10 +197,7 @@ export async function serveDeno(
         emit(options.onEvent, { type: "native-detached", server: kind, fd: t.fd });
         const closingPortable = portable.shutdown(opts.timeout);
         await sleep(opts.closeGrace ?? 500);
-        const forced = await Promise.race([
-          server.shutdown().then(() => false),
-          sleep(opts.timeout ?? 30_000).then(() => true),
-        ]);
+        const forced = await timedOut(server.shutdown(), opts.timeout ?? 30_000);
         await closingPortable;
         emit(options.onEvent, { type: "native-drained", server: kind, forced });
       })();
@@ -246,9 +244,14 @@ export async function listenDeno(
   } catch (error) {
     return fallback(`Deno.listen on 127.0.0.1:0 failed: ${(error as Error).message}`, error);
   }
+  // Accepted connections wait here until someone takes them, so a probe that
+  // gives up on an accept in flight loses nothing.
   const queue: DenoConn[] = [];
-  let pending: Promise<DenoConn> | undefined;
-  const next = () => pending ??= inner.accept().finally(() => pending = undefined);
+  let pending: Promise<void> | undefined;
+  const pull = () =>
+    pending ??= inner.accept().then((conn) => {
+      queue.push(conn);
+    }).finally(() => pending = undefined);
   let t: Transplant;
   try {
     t = await adoptInto(
@@ -256,7 +259,7 @@ export async function listenDeno(
       listener,
       address,
       (inner.addr as DenoNetAddr).port,
-      () => probeAccept(probeHost(address), address.port, next, queue, options.probeTimeout),
+      () => probeAccept(probeHost(address), address.port, pull, queue, options.probeTimeout),
     );
   } catch (error) {
     pending?.catch(() => {});
@@ -267,9 +270,9 @@ export async function listenDeno(
   const real = realAddress(libc, t.fd, address);
   emit(options.onEvent, { type: "native-serving", server: kind, fd: t.fd, ...real });
   const addr: DenoNetAddr = { transport: "tcp", ...real };
-  const accept = (): Promise<DenoConn> => {
-    const queued = queue.shift();
-    return queued ? Promise.resolve(queued) : next();
+  const accept = async (): Promise<DenoConn> => {
+    while (queue.length === 0) await pull();
+    return queue.shift()!;
   };
   const native: NativeDenoListener = {
     addr,
@@ -303,7 +306,7 @@ export async function listenDeno(
 async function probeAccept(
   host: string,
   port: number,
-  next: () => Promise<DenoConn>,
+  pull: () => Promise<void>,
   queue: DenoConn[],
   limit = 3000,
 ): Promise<void> {
@@ -318,14 +321,13 @@ async function probeAccept(
     if (local !== undefined) {
       const until = Date.now() + Math.min(500, Math.max(1, end - Date.now()));
       while (Date.now() < until) {
-        const conn = await Promise.race([next(), sleep(until - Date.now()).then(() => undefined)]);
-        if (!conn) break;
-        if (conn.remoteAddr.port === local) {
-          conn.close();
+        const at = queue.findIndex((conn) => conn.remoteAddr.port === local);
+        if (at >= 0) {
+          queue.splice(at, 1)[0].close();
           client.destroy();
           return;
         }
-        queue.push(conn);
+        if (await timedOut(pull(), until - Date.now())) break;
       }
     }
     client.destroy();
