@@ -5,6 +5,9 @@
  *   npm run demo                      # Node; or: npm run demo -- --runtime bun
  *   while true; do curl http://localhost:8080/version; sleep 0.1; done
  *   edit `version` below to "v0.0.1", save, then: kill -HUP "$(cat demo.pid)"
+ *
+ * With `--server native` (or DEMO_SERVER=native) on Bun or Deno, Bun.serve or
+ * Deno.serve answers instead of node:http, on the same socket (see native.ts).
  */
 import http from "node:http";
 import process from "node:process";
@@ -40,13 +43,18 @@ const server = http.createServer((req, res) => {
 const drain = new HttpDrain(server);
 
 // Listen through the upgrader: adopts the parent's socket after an upgrade.
+const native = process.env.DEMO_SERVER === "native" ||
+  process.argv.some((a, i) =>
+    a === "--server=native" || a === "native" && process.argv[i - 1] === "--server"
+  );
 let listener;
 try {
-  listener = await upg.listen("tcp", address, server);
+  listener = await upg.listen("tcp", address, native ? undefined : server);
 } catch (err) {
   log("Can't listen:", (err as Error).message);
   process.exit(1);
 }
+const nativeServer = native ? await serveNative(listener) : undefined;
 
 await upg.ready();
 await upg.exit;
@@ -59,7 +67,26 @@ setTimeout(() => {
 }, 30_000).unref();
 
 // Wait for in-flight requests to finish, without resetting keep-alive clients.
-await drain.shutdown({ listeners: [listener], timeout: 30_000 });
+if (nativeServer) await nativeServer.shutdown({ timeout: 30_000 });
+else await drain.shutdown({ listeners: [listener], timeout: 30_000 });
+
+/** Serves /version with Bun.serve or Deno.serve on the upgrader's listener. */
+async function serveNative(ln: import("node:net").Server) {
+  const { serveBun, serveDeno } = await import("../native.ts");
+  const handler = (req: Request) => {
+    if (req.method === "GET" && new URL(req.url).pathname === "/version") {
+      log(version);
+      return new Response(version + "\n");
+    }
+    return new Response("not found\n", { status: 404 });
+  };
+  const onEvent = (e: { type: string; reason?: string }) => {
+    if (e.type === "native-fallback") log("Native server unavailable, using node:http:", e.reason);
+  };
+  return "Bun" in globalThis
+    ? await serveBun(ln, { fetch: handler, onEvent })
+    : await serveDeno(ln, handler, { onEvent });
+}
 
 /** Go's default log timestamp: 2021/07/04 15:02:47. */
 function timestamp(): string {
