@@ -284,6 +284,9 @@ async function stage({ run, check, count, scratch }) {
     }
   }
 
+  // A bundler that honours `sideEffects: false` keeps a working default backend.
+  await bundled({ run, check, count, project });
+
   // The test suite, on Node 22, with the library source swapped for the package.
   await suiteAgainstPackage({ run, check, count, scratch, project });
 
@@ -515,6 +518,49 @@ async function sourceExports(run, source) {
   const { output } = await run([DENO, "eval", code], { timeout: 60_000 });
   const line = output.split("\n").find((l) => l.startsWith("EXPORTS "));
   return line ? JSON.parse(line.slice(8)) : [];
+}
+
+/**
+ * Bundles a two-line consumer with esbuild (pinned in package-lock.json as a
+ * dependency of tsx; skipped if absent), which drops modules that a
+ * `sideEffects: false` package does not use, and runs the bundle on Node 22
+ * and Bun: `new Upgrader()` must still find the runtime's backend.
+ */
+async function bundled({ run, check, count, project }) {
+  const esbuild = join(BIN, "esbuild");
+  if (!existsSync(esbuild)) {
+    console.log("skipped: no esbuild in node_modules/.bin");
+    count(0, 0, 2);
+    return;
+  }
+  writeFileSync(
+    join(project, "bundle_entry.mjs"),
+    `import { detectRuntime, Upgrader } from "tableflip";\n` +
+      `const upg = new Upgrader();\n` +
+      `console.log(JSON.stringify({ detected: detectRuntime(), backend: upg.runtime }));\n` +
+      `upg.stop();\n`,
+  );
+  const bundle = await run([
+    esbuild,
+    "bundle_entry.mjs",
+    "--bundle",
+    "--platform=node",
+    "--format=esm",
+    "--outfile=bundle.mjs",
+    "--log-level=warning",
+  ], { cwd: project, timeout: 60_000 });
+  for (const name of ["node22", "bun"]) {
+    const ran = bundle.code === 0
+      ? await run([RUNTIMES[name].exe, "bundle.mjs"], { cwd: project, timeout: 60_000 })
+      : { code: bundle.code, output: "" };
+    const report = parseReport(ran.output);
+    check(
+      `${name}: an esbuild bundle of the package picks the ${runtimeOf(name)} backend`,
+      ran.code === 0 && report?.detected === runtimeOf(name) &&
+        report?.backend === runtimeOf(name),
+      `exit ${ran.code}, ${JSON.stringify(report)}`,
+    );
+  }
 }
 
 /** The probe's three errors carry their codes and pass `instanceof` (see probe.cjs). */
