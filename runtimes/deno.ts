@@ -38,6 +38,7 @@ interface DenoGlobal {
   args: string[];
   execPath(): string;
   errors: { NotCapable?: new () => Error; PermissionDenied: new () => Error };
+  permissions: { querySync(descriptor: { name: "run"; command: string }): { state: string } };
 }
 
 function deno(): DenoGlobal {
@@ -62,6 +63,15 @@ export class DenoBackend extends NodeBackend {
   override readonly name: string = "deno";
   /** fds found for listeners that do not expose theirs. */
   readonly #fds = new WeakMap<Listener, number>();
+
+  /**
+   * Binds libc at once: every Deno upgrade path needs it, so a missing
+   * `--allow-ffi` fails here with a `PermissionError`, not halfway through.
+   */
+  constructor() {
+    super();
+    libc.load();
+  }
 
   override getEnv(name: string): string | undefined {
     try {
@@ -188,6 +198,10 @@ export class DenoBackend extends NodeBackend {
 
   /** Spawns as Node does, then puts back the fd status flags Deno's spawn cleared. */
   override spawn(request: SpawnRequest): SpawnedChild {
+    const command = request.argv[0];
+    if (deno().permissions.querySync({ name: "run", command }).state !== "granted") {
+      throw new PermissionError(`--allow-run=${command}`, "starting the new process");
+    }
     const flags = request.fds.map((fd) => libc.getFlags(fd));
     let child: SpawnedChild;
     try {
