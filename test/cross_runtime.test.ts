@@ -6,12 +6,14 @@
 // all 3 x 3 pairs (set TABLEFLIP_CROSS_ALL=1 to run all nine in one go), and
 // one chain of four generations over three runtimes, starting on R, under a
 // bounded HTTP load (Node -> Bun -> Deno -> Node on node20).
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
+import https from "node:https";
+import type { TLSSocket } from "node:tls";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { get, type Line, RUNTIME, startFixture, tempDir } from "./_helpers.ts";
+import { get, type Line, ROOT, RUNTIME, startFixture, tempDir } from "./_helpers.ts";
 import { Load } from "./_load.ts";
 
 const THREE = ["node20", "bun", "deno"];
@@ -59,6 +61,53 @@ for (const [parent, child] of pairs()) {
     } finally {
       await f.killAll();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+const TLS_DIR = join(ROOT, "test", "fixtures", "tls");
+
+/** GET over HTTPS, trusting only the test certificate; resolves with the body and the peer's CN. */
+function getTls(port: number): Promise<{ body: string; cn: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get({
+      host: "127.0.0.1",
+      port,
+      agent: false,
+      ca: readFileSync(join(TLS_DIR, "cert.pem")),
+    }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => body += d);
+      res.on("end", () => {
+        const cn = String((res.socket as TLSSocket).getPeerCertificate().subject.CN);
+        resolve({ body, cn });
+      });
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error("request timed out")));
+    req.on("error", reject);
+  });
+}
+
+// Bun cannot listen an https.Server on an fd; Deno's fd is found by scanning.
+for (
+  const [parent, child] of [["bun", "bun"], ["node20", "bun"], ["bun", "deno"], ["deno", "node20"]]
+) {
+  test(`https ${parent} -> ${child}: the child serves TLS on the inherited listener`, async () => {
+    const f = startFixture("cross_server.ts", { TLS: TLS_DIR, CHAIN: JSON.stringify([child]) }, {
+      runtime: parent,
+    });
+    try {
+      const port = await f.port();
+      await f.waitFor({ event: "ready", generation: 0 });
+      assert.is(JSON.parse((await getTls(port)).body).generation, 0);
+      f.signal("SIGHUP");
+      const ready = await f.waitFor({ event: "ready", generation: 1 });
+      await f.waitFor({ event: "parent-gone", generation: 1 });
+      const { body, cn } = await getTls(port);
+      assert.equal([JSON.parse(body).pid, cn], [ready.pid, "tableflip-test"]);
+    } finally {
+      await f.killAll();
     }
   });
 }
