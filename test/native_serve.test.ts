@@ -86,7 +86,9 @@ if (!IS_DENO && !IS_BUN) {
       assert.equal(events.map((e) => e.type), ["native-fallback"]);
       const res = await get({ port }, "/x");
       assert.is(JSON.parse(res.body).path, "/x");
-      assert.ok(accepted() > 0, "the node:net listener serves on the fallback path");
+      // Bun and Node feed the http server from the listener's "connection" events;
+      // on Deno the http server shares the listener's handle instead.
+      if (!IS_DENO) assert.ok(accepted() > 0, "the node:net listener feeds the fallback path");
     } finally {
       await s.shutdown();
     }

@@ -6,7 +6,7 @@
  * @module
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { connect, type Server as NetServer, type Socket } from "node:net";
+import { connect, Server as NetServer, type Socket } from "node:net";
 import { Readable } from "node:stream";
 import { TableflipError } from "../../src/errors.ts";
 import { HttpDrain } from "../../src/http_drain.ts";
@@ -240,11 +240,18 @@ async function serveOne(
     res.end();
     return;
   }
+  // A body of one chunk goes out with a Content-Length: Deno's node:http
+  // breaks keep-alive after a chunked response on a socket fed by "connection".
   const reader = response.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (!res.write(value)) await new Promise((resolve) => res.once("drain", resolve));
+  const first = await reader.read();
+  if (first.done) return void res.end();
+  const second = await reader.read();
+  if (second.done) return void res.end(first.value);
+  res.write(first.value);
+  let chunk: ReadableStreamReadResult<Uint8Array> = second;
+  while (!chunk.done) {
+    if (!res.write(chunk.value)) await new Promise((resolve) => res.once("drain", resolve));
+    chunk = await reader.read();
   }
   res.end();
 }
@@ -280,17 +287,27 @@ export function portableServer(
 } {
   const http = fetchServer(handler);
   const drain = new HttpDrain(http, { idleGrace: 500 });
-  listener.on("connection", (socket: Socket) => http.emit("connection", socket));
+  // On Deno the http server takes over the listener's handle (`listen(server)`):
+  // Deno's node:http resets a keep-alive connection fed by emit("connection")
+  // after a response that ended asynchronously. Bun cannot share a handle
+  // (it would bind elsewhere), and emit works there and on Node.
+  const shared = "Deno" in globalThis;
+  if (shared) http.listen(listener);
+  else listener.on("connection", (socket: Socket) => http.emit("connection", socket));
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => finish = resolve);
   let shutting: Promise<unknown> | undefined;
   const shutdown = (timeout?: number) =>
-    shutting ??= drain.shutdown({ listeners: [listener], timeout: timeout ?? 30_000 }).then(
-      (result) => {
-        finish();
-        return result;
-      },
-    );
+    shutting ??= drain.shutdown({
+      listeners: [shared ? http : listener],
+      timeout: timeout ?? 30_000,
+    }).then(async (result) => {
+      if (listener.listening) {
+        await new Promise((resolve) => NetServer.prototype.close.call(listener, resolve));
+      }
+      finish();
+      return result;
+    });
   return {
     shutdown,
     server: (address) => ({
