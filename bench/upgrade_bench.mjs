@@ -9,7 +9,8 @@
 //
 // Options: --runtime a,b (names from scripts/runtimes.mjs), --quick (shorter
 // runs, 2 upgrades each), --out DIR (default bench/results), --only SUBSTRING
-// (run only scenarios whose label contains it), --no-naive, --no-ratio.
+// (run only scenarios whose label contains it), --no-naive, --no-ratio,
+// --render FILE (rebuild results.md and the charts from a results.json).
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     "no-naive": { type: "boolean", default: false },
     "no-ratio": { type: "boolean", default: false },
+    render: { type: "string" },
   },
 });
 
@@ -441,11 +443,31 @@ function versionOf(name) {
     const child = spawn(rt.exe, ["--version"], { stdio: ["ignore", "pipe", "ignore"] });
     let out = "";
     child.stdout.on("data", (d) => out += d);
-    child.once("exit", () => resolve(out.split("\n")[0].trim()));
+    // "deno 2.9.6 (stable, release, ...)" -> "deno 2.9.6"
+    child.once("exit", () => resolve(out.split("\n")[0].replace(/\s*\(.*$/, "").trim()));
   });
 }
 
 // --- main --------------------------------------------------------------------
+
+const chartTitle = (name, version) => `tableflip upgrades under load: ${name} (${version})`;
+
+if (values.render) {
+  // Rebuild the Markdown and the charts from a results.json, without running anything.
+  const report = JSON.parse(readFileSync(values.render, "utf8"));
+  for (const name of new Set(report.scenarios.map((s) => s.runtime))) {
+    const version = report.versions?.[name] ??
+      new RegExp(`${name} (.*?) \\(\\.ts`).exec(report.conditions.runtimes)?.[1]
+        ?.replace(/\s*\(.*$/, "");
+    writeFileSync(
+      join(values.out, `${name}.svg`),
+      svgChart(chartTitle(name, version), report.scenarios.filter((s) => s.runtime === name)),
+    );
+  }
+  writeFileSync(join(values.out, "results.md"), markdown(report));
+  process.stdout.write(markdown(report));
+  process.exit(0);
+}
 
 const runtimes = values.runtime.split(",").map((n) => lookupRuntime(n.trim()).name);
 mkdirSync(values.out, { recursive: true });
@@ -492,7 +514,7 @@ for (const runtimeName of runtimes) {
   if (mine.length) {
     writeFileSync(
       join(values.out, `${runtimeName}.svg`),
-      svgChart(`tableflip upgrades under load: ${runtimeName} (${versions[runtimeName]})`, mine),
+      svgChart(chartTitle(runtimeName, versions[runtimeName]), mine),
     );
   }
 }
@@ -511,7 +533,7 @@ const conditions = {
     `old process has exited); close = a new connection per request (Connection: close), ` +
     `keepalive = persistent connections`,
 };
-const report = { conditions, scenarios, ratios };
+const report = { conditions, versions, scenarios, ratios };
 writeFileSync(join(values.out, "results.json"), JSON.stringify(report, null, 1) + "\n");
 writeFileSync(join(values.out, "results.md"), markdown(report));
 process.stdout.write(markdown(report));
