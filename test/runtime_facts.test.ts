@@ -171,15 +171,17 @@ test("deno: node:fs sees an inherited fd only if the parent was Deno (else EBADF
   }
 });
 
-test("deno: node:child_process.spawn clears O_NONBLOCK on a passed listener; the backend restores it", async () => {
-  const p = probe("deno", ["spawn-nonblock"]);
-  try {
-    const seen = await p.line();
-    assert.equal([seen.before, seen.afterRaw, seen.afterBackend], [true, false, true]);
-  } finally {
-    await p.kill();
-  }
-});
+for (const [runtime, cleared] of [["deno", true], ["bun", false]] as const) {
+  test(`${runtime}: node:child_process.spawn ${cleared ? "clears" : "keeps"} O_NONBLOCK on a passed listener; the backend keeps it set`, async () => {
+    const p = probe(runtime, ["spawn-nonblock"]);
+    try {
+      const seen = await p.line();
+      assert.equal([seen.before, seen.afterRaw, seen.afterBackend], [true, !cleared, true]);
+    } finally {
+      await p.kill();
+    }
+  });
+}
 
 test("deno: a Deno child of a Deno parent holds close-on-exec copies of its extra fds; closeFd drops them", async () => {
   const p = probe("deno", ["extra-copies"]);
