@@ -19,6 +19,8 @@ import process from "node:process";
 import type { ConnectionHandler, Listener, ParentLink } from "../src/backend.ts";
 import { TableflipError } from "../src/errors.ts";
 import { READY_LINE } from "../src/protocol.ts";
+import { libc } from "./libc/bun.ts";
+import { ListenerFds } from "./listener_fds.ts";
 import { NodeBackend } from "./node.ts";
 
 /** The slice of the `Bun` global this file uses (declared here so `tsc` needs no Bun types). */
@@ -52,6 +54,8 @@ export const BUN_COMPILED_PREFIX = "/$bunfs/";
 /** Backend for Bun. */
 export class BunBackend extends NodeBackend {
   override readonly name: string = "bun";
+  /** fds of listeners that do not expose theirs (an `http.Server` listening by itself). */
+  readonly #fds = new ListenerFds(libc);
 
   /**
    * `[bun, ...flags, script, ...args]`, or for a `bun build --compile`
@@ -74,6 +78,15 @@ export class BunBackend extends NodeBackend {
   ): Promise<Listener> {
     if (!handler || handler instanceof NetServer) return super.listenWith(options, handler);
     return super.listenWith(options, feederFor(handler));
+  }
+
+  /**
+   * `_handle.fd` of a `node:net` listener; for an HTTP(S) server the
+   * application made listen by itself (and registered with `addListener`),
+   * the fd is found through libc.
+   */
+  override fdOf(listener: Listener): number | undefined {
+    return super.fdOf(listener) ?? this.#fds.find(listener);
   }
 
   override connectParent(fd: number): ParentLink {

@@ -30,7 +30,7 @@ import type {
 import type { ListenSpec, Network } from "../src/address.ts";
 import { PermissionError, SyscallError, TableflipError } from "../src/errors.ts";
 import { libc } from "./libc/deno.ts";
-import type { SocketAddress } from "./libc/libc.ts";
+import { ListenerFds } from "./listener_fds.ts";
 import { NodeBackend } from "./node.ts";
 
 /** The slice of the `Deno` namespace this file uses. */
@@ -61,8 +61,8 @@ const EBADF = 9;
 /** Backend for Deno. */
 export class DenoBackend extends NodeBackend {
   override readonly name: string = "deno";
-  /** fds found for listeners that do not expose theirs. */
-  readonly #fds = new WeakMap<Listener, number>();
+  /** fds of listeners that do not expose theirs. */
+  readonly #fds = new ListenerFds(libc);
 
   /**
    * Binds libc at once: every Deno upgrade path needs it, so a missing
@@ -126,34 +126,12 @@ export class DenoBackend extends NodeBackend {
     const listener = await super.adopt(fd, network, handler);
     // Deno listens on the fd itself (no copy) and leaves it inheritable.
     libc.setCloseOnExec(fd);
-    this.#fds.set(listener, fd);
+    this.#fds.remember(listener, fd);
     return listener;
   }
 
   override fdOf(listener: Listener): number | undefined {
-    if (!listener.listening) return undefined;
-    const own = super.fdOf(listener);
-    if (own !== undefined) return own;
-    const address = listener.address();
-    if (typeof address !== "object" || address === null) return undefined;
-    const cached = this.#fds.get(listener);
-    if (cached !== undefined && this.#matches(cached, address)) return cached;
-    const found = libc.listeningSockets().find((fd) => this.#matches(fd, address));
-    if (found === undefined) this.#fds.delete(listener);
-    else this.#fds.set(listener, found);
-    return found;
-  }
-
-  #matches(fd: number, want: { address: string; port: number; family: string }): boolean {
-    if (!libc.isListeningSocket(fd)) return false;
-    let got: SocketAddress;
-    try {
-      got = libc.socketAddress(fd);
-    } catch {
-      return false;
-    }
-    return got.family !== "unix" && got.family !== "other" && got.port === want.port &&
-      got.family === want.family && got.address === want.address;
+    return super.fdOf(listener) ?? this.#fds.find(listener);
   }
 
   /**

@@ -3,7 +3,7 @@
 // to what the backend makes of it. A runtime upgrade that changes one of
 // these fails here first.
 import { type ChildProcess, type IOType, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, readlinkSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -120,6 +120,32 @@ for (const [runtime, facts] of Object.entries(ADOPT_FACTS)) {
     } finally {
       await p.kill();
       for (const { server } of [http, viaBackend, viaNet]) server.close();
+    }
+  });
+}
+
+/** The local port of the listening TCP socket behind fd `fd` of process `pid`, from /proc. */
+function listeningPort(pid: number, fd: number): number | undefined {
+  const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
+  for (const table of ["tcp", "tcp6"]) {
+    for (const row of readFileSync(`/proc/${pid}/net/${table}`, "utf8").split("\n").slice(1)) {
+      const cols = row.trim().split(/\s+/);
+      if (cols[9] === inode && cols[3] === "0A") return parseInt(cols[1].split(":")[1], 16);
+    }
+  }
+  return undefined;
+}
+
+for (const [runtime, exposed] of [["node20", true], ["bun", false], ["deno", false]] as const) {
+  test(`${runtime}: an http.Server ${exposed ? "exposes" : "hides"} its fd; the backend finds it`, async () => {
+    const p = probe(runtime, ["http-fd"]);
+    try {
+      const seen = await p.line();
+      assert.is(seen.handleFd !== null, exposed);
+      assert.type(seen.fdOf, "number");
+      assert.is(listeningPort(p.child.pid!, seen.fdOf as number), seen.port);
+    } finally {
+      await p.kill();
     }
   });
 }
