@@ -180,16 +180,29 @@ export class DenoBackend extends NodeBackend {
     if (deno().permissions.querySync({ name: "run", command }).state !== "granted") {
       throw new PermissionError(`--allow-run=${command}`, "starting the new process");
     }
-    const flags = request.fds.map((fd) => libc.getFlags(fd));
+    // Deno's spawn fails (asynchronously, uncaught) when one fd is passed twice: pass copies.
+    const seen = new Set<number>();
+    const copies: number[] = [];
+    const fds = request.fds.map((fd) => {
+      if (!seen.has(fd)) {
+        seen.add(fd);
+        return fd;
+      }
+      const copy = libc.dupCloseOnExec(fd);
+      copies.push(copy);
+      return copy;
+    });
+    const flags = fds.map((fd) => libc.getFlags(fd));
     let child: SpawnedChild;
     try {
-      child = super.spawn(request);
+      child = super.spawn({ ...request, fds });
     } catch (error) {
-      throw permissionOr(error, `--allow-run=${request.argv[0]}`, "starting the new process");
+      throw permissionOr(error, `--allow-run=${command}`, "starting the new process");
     } finally {
-      request.fds.forEach((fd, i) => {
+      fds.forEach((fd, i) => {
         if (libc.isOpen(fd) && libc.getFlags(fd) !== flags[i]) libc.setFlags(fd, flags[i]);
       });
+      for (const copy of copies) libc.close(copy);
     }
     return child;
   }

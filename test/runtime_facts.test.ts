@@ -209,6 +209,19 @@ for (const [runtime, cleared] of [["deno", true], ["bun", false]] as const) {
   });
 }
 
+test("deno: spawn cannot pass one fd twice (the process dies); the backend passes a copy", async () => {
+  const raw = probe("deno", ["spawn-twice", "raw"]);
+  const viaBackend = probe("deno", ["spawn-twice", "backend"]);
+  try {
+    assert.is.not(await raw.exited, 0);
+    assert.match(raw.stderr.join("\n"), "Bad file descriptor");
+    assert.is((await viaBackend.line()).sameSocket, true);
+  } finally {
+    await raw.kill();
+    await viaBackend.kill();
+  }
+});
+
 test("deno: a Deno child of a Deno parent holds close-on-exec copies of its extra fds; closeFd drops them", async () => {
   const p = probe("deno", ["extra-copies"]);
   try {

@@ -43,6 +43,7 @@ export const F_GETFD = 1;
 export const F_SETFD = 2;
 export const F_GETFL = 3;
 export const F_SETFL = 4;
+export const F_DUPFD_CLOEXEC = 1030;
 /** The close-on-exec bit of `F_GETFD`/`F_SETFD`. */
 export const FD_CLOEXEC = 1;
 /** `open`/`fcntl` status flags (same value on x86_64 and aarch64). */
@@ -184,6 +185,15 @@ export class Libc {
   /** `dup(fd)`: a new fd (lowest free number, not close-on-exec) for the same open file. */
   dup(fd: number): number {
     return this.#check("dup", String(fd), this.#raw.dup(fd));
+  }
+
+  /** `fcntl(fd, F_DUPFD_CLOEXEC, 0)`: like {@link dup}, but the new fd is close-on-exec. */
+  dupCloseOnExec(fd: number): number {
+    return this.#check(
+      "fcntl",
+      `${fd}, F_DUPFD_CLOEXEC, 0`,
+      this.#raw.fcntl(fd, F_DUPFD_CLOEXEC, 0),
+    );
   }
 
   /**
