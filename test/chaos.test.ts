@@ -190,10 +190,12 @@ test(`${CHAIN} upgrades in a row: fds and processes flat, no zombie`, async () =
     // this library must not leave is an unreaped child of a live generation.
     const zombies = processTable().filter(([, ppid, state]) => state === "Z" && pids.has(ppid));
     assert.equal(zombies, [], "no zombie child of any generation");
-    // Generation 1 was started by generation 0 exactly as generation 20 was by 19.
-    assert.is(
-      fdCounts.at(-1),
-      fdCounts[1],
+    // Runtimes open a few fds lazily (io_uring, thread-pool pipes), so a generation may hold
+    // one more or less than another; a leak would grow with every upgrade.
+    const first = Math.max(...fdCounts.slice(0, 5));
+    const last = Math.max(...fdCounts.slice(-5));
+    assert.ok(
+      last <= first,
       `open fds per generation: ${fdCounts.join(" ")}\nlast: ${fdTargets(current.pid).join(" ")}`,
     );
   } finally {
