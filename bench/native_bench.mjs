@@ -9,11 +9,12 @@
 //              i.e. on the socket its parent passed it, moved in by the fd transplant
 //   portable   the same fixture with `native: false` (node:http on the node:net listener),
 //              for scale
-// and are loaded in turn, interleaved (direct, inherited, portable, direct, ...)
-// so drifts in machine load hit all of them alike. Load: autocannon, keep-alive
+// and are loaded in turn, interleaved (direct, inherited, portable, then the
+// reverse order, ...) so drifts in machine load hit all of them alike. The
+// ratio is the median of the per-round inherited/direct ratios. Load: autocannon, keep-alive
 // (and with --close, a new connection per request: `Connection: close`).
 //
-//   node bench/native_bench.mjs                       # bun and deno, 5 rounds of 4 s
+//   node bench/native_bench.mjs                       # bun and deno, 8 rounds of 3 s
 //   node bench/native_bench.mjs --runtime bun --rounds 3 --seconds 3 --close
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
@@ -27,8 +28,8 @@ import { commandFor, ROOT } from "../scripts/runtimes.mjs";
 const { values } = parseArgs({
   options: {
     runtime: { type: "string", default: "bun,deno" },
-    rounds: { type: "string", default: "5" },
-    seconds: { type: "string", default: "4" },
+    rounds: { type: "string", default: "8" },
+    seconds: { type: "string", default: "3" },
     connections: { type: "string", default: "32" },
     close: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
@@ -144,7 +145,10 @@ for (const runtime of values.runtime.split(",")) {
     // Warm-up: one short burst each (JIT, connection setup).
     for (const name of Object.keys(servers)) await burst(servers[name].port, 1);
     for (let round = 0; round < ROUNDS; round++) {
-      for (const name of Object.keys(servers)) {
+      // Alternate the order (ABC, CBA, ...) so a drift in machine load cancels out.
+      const order = Object.keys(servers);
+      if (round % 2) order.reverse();
+      for (const name of order) {
         const r = await burst(servers[name].port, SECONDS);
         samples[name].push(r.rps);
         errors[name] += r.errors;
@@ -156,7 +160,7 @@ for (const runtime of values.runtime.split(",")) {
     const direct = median(samples.direct);
     const inherited = median(samples.inherited);
     const portable = median(samples.portable);
-    // Per-round ratios (adjacent bursts), to show the spread.
+    // Per-round ratios (adjacent bursts); their median is the reported ratio.
     const ratios = samples.inherited.map((x, i) => x / samples.direct[i]);
     rows.push({
       runtime,
@@ -164,7 +168,7 @@ for (const runtime of values.runtime.split(",")) {
       direct: Math.round(direct),
       inherited: Math.round(inherited),
       portable: Math.round(portable),
-      ratio: inherited / direct,
+      ratio: median(ratios),
       ratioMin: Math.min(...ratios),
       ratioMax: Math.max(...ratios),
       portableRatio: portable / direct,
@@ -180,7 +184,7 @@ const conditions = `${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), load ave
   `${ROUNDS} rounds x ${SECONDS} s per server, interleaved; autocannon in the bench process`;
 if (values.json) console.log(JSON.stringify({ conditions, rows }, null, 2));
 console.log(
-  "| runtime | load | direct req/s | inherited req/s | ratio (median) | per-round ratios | " +
+  "| runtime | load | direct req/s | inherited req/s | ratio | per-round ratios | " +
     "node:http portable req/s | portable/direct | errors |",
 );
 console.log("|---|---|---:|---:|---:|---|---:|---:|---:|");

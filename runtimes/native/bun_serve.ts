@@ -17,8 +17,8 @@ import {
   type NativeOptions,
   type NativeShutdownOptions,
   portableServer,
-  PROBE_HEADER,
   probeHost,
+  probeOf,
   probeResponse,
   probeToken,
   probeUntilSeen,
@@ -111,7 +111,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  *
  * Unlike `Bun.serve`, a request with `Connection: close` is answered with
  * `Connection: close` (and the connection closed), as HTTP/1.1 asks.
- * Probe requests (`x-tableflip-probe` header) never reach `fetch`.
+ * Probe requests (`OPTIONS /.well-known/tableflip-probe` with an
+ * `x-tableflip-probe` header) never reach `fetch`.
  *
  * ```ts
  * const listener = await upg.listen("tcp", ":8080");
@@ -158,7 +159,7 @@ export async function serveBun<S extends BunServerLike = BunServerLike>(
   let draining = false;
   const close = (response: Response | undefined) => response && withClose(response);
   function wrapped(this: S, request: Request, server: S) {
-    const probe = request.headers.get(PROBE_HEADER);
+    const probe = probeOf(request);
     if (probe !== null) {
       if (probe === token) seen = true;
       return probeResponse(probe === token);

@@ -85,6 +85,14 @@ export function probeHost(a: ListenerAddress): string {
 /** The header that marks a probe request, with the prober's token as value. */
 export const PROBE_HEADER = "x-tableflip-probe";
 
+/** The method of a probe request: checked first, so other requests never pay for a header lookup. */
+export const PROBE_METHOD = "OPTIONS";
+
+/** The probe token a request carries, or null for every request that is not a probe. */
+export function probeOf(request: Request): string | null {
+  return request.method === PROBE_METHOD ? request.headers.get(PROBE_HEADER) : null;
+}
+
 /** Waits for `promise` at most `ms` ms (the timer does not keep the process alive after); true if the time ran out. */
 export async function timedOut(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -128,7 +136,7 @@ export function sendProbe(host: string, port: number, token: string, limit: numb
     const timer = setTimeout(done, limit);
     const socket: Socket = connect({ host, port }, () => {
       socket.write(
-        `GET /.well-known/tableflip-probe HTTP/1.1\r\nHost: ${host}\r\n` +
+        `${PROBE_METHOD} /.well-known/tableflip-probe HTTP/1.1\r\nHost: ${host}\r\n` +
           `${PROBE_HEADER}: ${token}\r\nConnection: close\r\n\r\n`,
       );
     });

@@ -21,8 +21,8 @@ import {
   type NativeOptions,
   type NativeShutdownOptions,
   portableServer,
-  PROBE_HEADER,
   probeHost,
+  probeOf,
   probeResponse,
   probeToken,
   probeUntilSeen,
@@ -112,7 +112,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * `native-fallback` event. Either way the listener stays registered with
  * the upgrader, which passes the same socket to the next generation.
  *
- * Probe requests (`GET /.well-known/tableflip-probe` with an
+ * Probe requests (`OPTIONS /.well-known/tableflip-probe` with an
  * `x-tableflip-probe` header) are answered here and never reach `handler`;
  * one may reach the previous generation while it still accepts.
  *
@@ -149,7 +149,7 @@ export async function serveDeno(
   let seen = false;
   let draining = false;
   const wrapped: DenoServeHandler = (request, info) => {
-    const probe = request.headers.get(PROBE_HEADER);
+    const probe = probeOf(request);
     if (probe !== null) {
       if (probe === token) seen = true;
       return probeResponse(probe === token);
