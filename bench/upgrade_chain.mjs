@@ -2,7 +2,7 @@
 // Many upgrades in a row (default 100) of the raw-TCP echo server, one after
 // the other, each waiting for the old process to exit. Checks that nothing
 // accumulates: open fds and RSS of the current generation, live processes,
-// zombie children of any generation. The uvu chaos suite does the same with 20; this is the long run.
+// zombie children of any generation. The uvu chaos suite does the same with 15; this is the long run.
 //
 //   node bench/upgrade_chain.mjs [--runtime node20] [--count 100]
 //
