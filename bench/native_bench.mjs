@@ -172,7 +172,7 @@ for (const runtime of values.runtime.split(",")) {
       ratioMin: Math.min(...ratios),
       ratioMax: Math.max(...ratios),
       portableRatio: portable / direct,
-      errors: errors.direct + errors.inherited + errors.portable,
+      errors: `${errors.direct}/${errors.inherited}/${errors.portable}`,
     });
   } finally {
     for (const s of Object.values(servers)) s.stop();
@@ -185,7 +185,7 @@ const conditions = `${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), load ave
 if (values.json) console.log(JSON.stringify({ conditions, rows }, null, 2));
 console.log(
   "| runtime | load | direct req/s | inherited req/s | ratio | per-round ratios | " +
-    "node:http portable req/s | portable/direct | errors |",
+    "node:http portable req/s | portable/direct | errors (d/i/p) |",
 );
 console.log("|---|---|---:|---:|---:|---|---:|---:|---:|");
 for (const r of rows) {

@@ -191,6 +191,7 @@ export async function serveBun<S extends BunServerLike = BunServerLike>(
     await timedOut(Promise.resolve(server.stop(true)), 1000);
     return fallback(`fd transplant failed: ${(error as Error).message}`, error);
   }
+  portable.handOver = true;
   const real = realAddress(libc, t.fd, address);
   emit(onEvent, { type: "native-serving", server: kind, fd: t.fd, ...real });
 

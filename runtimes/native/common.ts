@@ -198,8 +198,10 @@ export type FetchHandler = (request: Request) => Response | Promise<Response>;
  */
 export function fetchServer(
   handler: (request: Request, remote: { hostname: string; port: number }) => Promise<Response>,
+  closeEach: () => boolean = () => false,
 ): Server {
   return createServer((req, res) => {
+    if (closeEach()) res.setHeader("connection", "close");
     serveOne(handler, req, res).catch((error) => {
       if (!res.headersSent) {
         res.statusCode = 500;
@@ -292,8 +294,15 @@ export function portableServer(
 ): {
   server(address: ListenerAddress): NativeHttpServer;
   shutdown(timeout?: number): Promise<unknown>;
+  /**
+   * Set while the native server serves: the few connections the listener
+   * accepted before it was parked are answered with `Connection: close`, so
+   * their clients reconnect and land on the native server.
+   */
+  handOver: boolean;
 } {
-  const http = fetchServer(handler);
+  const self = { handOver: false };
+  const http = fetchServer(handler, () => self.handOver);
   const drain = new HttpDrain(http, { idleGrace: 500 });
   // On Deno the http server takes over the listener's handle (`listen(server)`):
   // Deno's node:http resets a keep-alive connection fed by emit("connection")
@@ -316,9 +325,9 @@ export function portableServer(
       finish();
       return result;
     });
-  return {
+  return Object.assign(self, {
     shutdown,
-    server: (address) => ({
+    server: (address: ListenerAddress): NativeHttpServer => ({
       native: false,
       addr: { transport: "tcp", hostname: address.hostname, port: address.port },
       finished,
@@ -326,5 +335,5 @@ export function portableServer(
         await shutdown(opts.timeout);
       },
     }),
-  };
+  });
 }

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { Server as NetServer } from "node:net";
+import { connect, type Server as NetServer, type Socket } from "node:net";
 import { libc } from "../libc/deno.ts";
 import {
   emit,
@@ -182,6 +182,7 @@ export async function serveDeno(
     await timedOut(server.shutdown(), 1000);
     return fallback(`fd transplant failed: ${(error as Error).message}`, error);
   }
+  portable.handOver = true;
   const real = realAddress(libc, t.fd, address);
   emit(options.onEvent, { type: "native-serving", server: kind, fd: t.fd, ...real });
 
@@ -231,7 +232,17 @@ export async function listenDeno(
 ): Promise<ListenDenoResult> {
   const kind: NativeKind = "Deno.listen";
   const address = tcpAddress(listener, kind);
+  // Connections the node:net listener accepts before it is parked wait here:
+  // relayed to the native listener on success, handed back on fallback.
+  const held: Socket[] = [];
+  const hold = (socket: Socket) => void held.push(socket);
+  listener.on("connection", hold);
   const fallback = (reason: string, error?: unknown): ListenDenoResult => {
+    listener.off("connection", hold);
+    // Emitted again once the caller had a chance to add its own handler.
+    setTimeout(() => {
+      for (const socket of held.splice(0)) listener.emit("connection", socket);
+    });
     emit(options.onEvent, { type: "native-fallback", server: kind, reason, error });
     return { native: false, listener, reason };
   };
@@ -267,6 +278,10 @@ export async function listenDeno(
     inner.close();
     return fallback(`fd transplant failed: ${(error as Error).message}`, error);
   }
+  listener.off("connection", hold);
+  const target = { host: probeHost(address), port: address.port };
+  for (const socket of held.splice(0)) relay(socket, target);
+  listener.on("connection", (socket: Socket) => relay(socket, target));
   const real = realAddress(libc, t.fd, address);
   emit(options.onEvent, { type: "native-serving", server: kind, fd: t.fd, ...real });
   const addr: DenoNetAddr = { transport: "tcp", ...real };
@@ -278,6 +293,8 @@ export async function listenDeno(
     addr,
     accept,
     close() {
+      pending?.catch(() => {});
+      for (const conn of queue.splice(0)) conn.close();
       inner.close();
       listener.close();
     },
@@ -299,6 +316,24 @@ export async function listenDeno(
 }
 
 /**
+ * Relays a connection the parked `node:net` listener accepted to the
+ * listener's address again, where the native listener (or another process
+ * holding the socket) accepts it. The server then sees a loopback peer.
+ */
+function relay(socket: Socket, target: { host: string; port: number }): void {
+  const upstream = connect(target);
+  const end = () => {
+    socket.destroy();
+    upstream.destroy();
+  };
+  socket.pipe(upstream).pipe(socket);
+  for (const s of [socket, upstream]) {
+    s.once("error", end);
+    s.once("close", end);
+  }
+}
+
+/**
  * Connects to the listener until this process accepts one of the probe
  * connections (told apart by the client's port); other connections are
  * queued for the application.
@@ -310,7 +345,6 @@ async function probeAccept(
   queue: DenoConn[],
   limit = 3000,
 ): Promise<void> {
-  const { connect } = await import("node:net");
   const end = Date.now() + limit;
   while (Date.now() < end) {
     const client = connect({ host, port });
