@@ -1,6 +1,7 @@
 /**
- * Native servers on the upgrader's sockets: `Deno.serve`, `Deno.listen` and
- * `Bun.serve` at full speed, on a listener returned by `Upgrader#listen`.
+ * Native servers on the upgrader's sockets: `Deno.serve`, `Deno.listen`,
+ * `Bun.serve` and `Bun.listen` at full speed, on a listener returned by
+ * `Upgrader#listen`.
  *
  * None of these APIs takes an fd, so on Linux the socket is moved under a
  * placeholder server's fd ("fd transplant", through libc FFI), then checked
@@ -40,11 +41,14 @@ export type {
   ListenDenoResult,
   NativeDenoListener,
 } from "./runtimes/native/deno_serve.ts";
-export { serveBun } from "./runtimes/native/bun_serve.ts";
+export { listenBun, serveBun } from "./runtimes/native/bun_serve.ts";
 export type {
   BunFetchHandler,
   BunServeOptions,
   BunServerLike,
+  BunTcpListener,
+  ListenBunOptions,
+  ListenBunResult,
   NativeBunServer,
 } from "./runtimes/native/bun_serve.ts";
 export type {

@@ -5,7 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import net from "node:net";
 import { get, probe, RUNTIME } from "./_helpers.ts";
-import { listenDeno, type NativeEvent, serveBun, serveDeno } from "../native.ts";
+import { listenBun, listenDeno, type NativeEvent, serveBun, serveDeno } from "../native.ts";
 import { listeningFdsAt } from "../runtimes/native/transplant.ts";
 
 const IS_DENO = "Deno" in globalThis;
@@ -123,6 +123,39 @@ if (!IS_DENO && !IS_BUN) {
     }
     assert.is(await probe(port), "ECONNREFUSED");
   });
+
+  if (IS_BUN) {
+    test("listenBun: Bun.listen on the listener's socket, node:net parked, real address", async () => {
+      const { ln, port, accepted } = await listener();
+      const events: NativeEvent[] = [];
+      const result = await listenBun(ln, {
+        socket: {
+          open(socket: { end(text: string): void }) {
+            socket.end("hello from Bun.listen\n");
+          },
+          data() {},
+        },
+        onEvent: (e) => events.push(e),
+      });
+      assert.is(result.native, true, JSON.stringify(events));
+      if (!result.native) return;
+      assert.is(result.port, port);
+      for (let i = 0; i < 20; i++) {
+        const text = await new Promise<string>((resolve, reject) => {
+          const c = net.connect({ port, host: "127.0.0.1" });
+          let out = "";
+          c.on("data", (d) => out += d);
+          c.on("end", () => resolve(out));
+          c.on("error", reject);
+        });
+        assert.is(text, "hello from Bun.listen\n");
+      }
+      assert.is(accepted(), 0);
+      result.listener.stop(true);
+      await new Promise((resolve) => ln.close(resolve));
+      assert.is(await probe(port), "ECONNREFUSED");
+    });
+  }
 
   if (IS_DENO) {
     test("listenDeno: a Deno.Listener on the listener's socket, with the real address", async () => {

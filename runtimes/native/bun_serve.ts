@@ -13,6 +13,8 @@ import { IPPROTO_TCP, TCP_DEFER_ACCEPT } from "../libc/libc.ts";
 import {
   asksClose,
   emit,
+  handleFd,
+  holdConnections,
   type NativeKind,
   type NativeOptions,
   type NativeShutdownOptions,
@@ -26,7 +28,17 @@ import {
   timedOut,
   withClose,
 } from "./common.ts";
-import { adoptInto, detach, realAddress, type Transplant } from "./transplant.ts";
+import {
+  adoptInto,
+  detach,
+  inodeOf,
+  listeningFdsAt,
+  park,
+  realAddress,
+  registrationsOf,
+  socketFds,
+  type Transplant,
+} from "./transplant.ts";
 
 /** The slice of Bun's `Server` a handler gets as its second argument. */
 export interface BunServerLike {
@@ -85,7 +97,7 @@ interface BunServer extends BunServerLike {
 
 interface BunNs {
   serve(options: Record<string, unknown>): BunServer;
-  listen(options: Record<string, unknown>): { stop(closeActive?: boolean): void };
+  listen(options: Record<string, unknown>): unknown;
 }
 
 function bun(): BunNs | undefined {
@@ -215,4 +227,82 @@ export async function serveBun<S extends BunServerLike = BunServerLike>(
       })();
     },
   };
+}
+
+/** Options for {@link listenBun}: `Bun.listen`'s `socket` handlers and `data`, plus {@link NativeOptions}. */
+export interface ListenBunOptions extends NativeOptions {
+  /** `Bun.listen`'s socket handlers (`open`, `data`, `close`, `drain`, `error`, ...). */
+  socket: Record<string, unknown>;
+  /** Initial `socket.data` of each connection. */
+  data?: unknown;
+}
+
+/** The slice of Bun's `TCPSocketListener` used here. */
+export interface BunTcpListener {
+  stop(closeActiveConnections?: boolean): void;
+  ref(): void;
+  unref(): void;
+}
+
+/** What {@link listenBun} returns: the native listener, or why the `node:net` listener must serve. */
+export type ListenBunResult =
+  | { native: true; listener: BunTcpListener; hostname: string; port: number }
+  | { native: false; listener: NetServer; reason: string };
+
+/**
+ * `Bun.listen` (raw TCP) on `listener`, the `node:net` server returned by
+ * `upgrader.listen("tcp", address)`. No transplant is needed: `Bun.listen`
+ * adopts an fd itself (`{fd}`, undocumented); it gets a close-on-exec copy
+ * of the socket, and the `node:net` listener is parked (unregistered from
+ * its poller) so that only Bun's listener accepts. Checked by Bun's poller
+ * registration of the copy. Connections the `node:net` listener accepted
+ * before that are relayed to it (they see a loopback peer). On failure, or
+ * off Bun/Linux, `{native: false}` hands the `node:net` listener back
+ * untouched, after a `native-fallback` event. `stop()` on the returned
+ * listener closes this process's copy only; close the `node:net` listener
+ * too when done.
+ */
+export function listenBun(
+  listener: NetServer,
+  options: ListenBunOptions,
+): Promise<ListenBunResult> {
+  return Promise.resolve(adoptWithBunListen(listener, options));
+}
+
+function adoptWithBunListen(listener: NetServer, options: ListenBunOptions): ListenBunResult {
+  const kind: NativeKind = "Bun.listen";
+  const address = tcpAddress(listener, kind);
+  const held = holdConnections(listener, { host: probeHost(address), port: address.port });
+  const fallback = (reason: string, error?: unknown): ListenBunResult => {
+    held.released();
+    emit(options.onEvent, { type: "native-fallback", server: kind, reason, error });
+    return { native: false, listener, reason };
+  };
+  const B = bun();
+  if (options.native === false) return fallback("disabled (options.native is false)");
+  if (!B || platform() !== "linux") return fallback("Bun.listen({fd}) needs Bun on Linux");
+  let copy: number | undefined;
+  let native: BunTcpListener | undefined;
+  try {
+    libc.load();
+    const source = handleFd(listener) ?? listeningFdsAt(libc, address.hostname, address.port)[0];
+    if (source === undefined) throw new Error(`no listening fd for ${address.port}`);
+    const ino = inodeOf(libc, source);
+    if (!ino) throw new Error(`cannot read the inode of fd ${source}`);
+    copy = libc.dup(source);
+    libc.setCloseOnExec(copy);
+    native = B.listen({ fd: copy, socket: options.socket, data: options.data }) as BunTcpListener;
+    if (registrationsOf(libc, copy).length === 0) {
+      throw new Error(`Bun.listen({fd: ${copy}}) did not register the socket with its poller`);
+    }
+    for (const fd of socketFds(libc, ino, copy)) park(libc, fd);
+  } catch (error) {
+    native?.stop(true);
+    if (copy !== undefined && !native) libc.close(copy);
+    return fallback(`Bun.listen on the listener's fd failed: ${(error as Error).message}`, error);
+  }
+  held.adopted();
+  const real = realAddress(libc, copy, address);
+  emit(options.onEvent, { type: "native-serving", server: kind, fd: copy, ...real });
+  return { native: true, listener: native, ...real };
 }

@@ -12,7 +12,7 @@ import { TableflipError } from "../../src/errors.ts";
 import { HttpDrain } from "../../src/http_drain.ts";
 
 /** Which native API serves a listener. */
-export type NativeKind = "Deno.serve" | "Deno.listen" | "Bun.serve";
+export type NativeKind = "Deno.serve" | "Deno.listen" | "Bun.serve" | "Bun.listen";
 
 /** What the native entry points report. */
 export type NativeEvent =
@@ -24,6 +24,52 @@ export type NativeEvent =
   | { type: "native-detached"; server: NativeKind; fd: number }
   /** Drain finished. */
   | { type: "native-drained"; server: NativeKind; forced: boolean };
+
+/**
+ * Relays a connection the parked `node:net` listener accepted to the
+ * listener's address again, where the native listener (or another process
+ * holding the socket) accepts it. The server then sees a loopback peer.
+ */
+export function relay(socket: Socket, target: { host: string; port: number }): void {
+  const upstream = connect(target);
+  const end = () => {
+    socket.destroy();
+    upstream.destroy();
+  };
+  socket.pipe(upstream).pipe(socket);
+  for (const s of [socket, upstream]) {
+    s.once("error", end);
+    s.once("close", end);
+  }
+}
+
+/**
+ * Holds the connections a `node:net` listener accepts while a native
+ * listener takes over: `adopted()` relays them (and any later one) to the
+ * native side; `released()` hands them back to the listener's own
+ * "connection" handlers, on the next tick.
+ */
+export function holdConnections(listener: NetServer, target: { host: string; port: number }): {
+  adopted(): void;
+  released(): void;
+} {
+  const held: Socket[] = [];
+  const hold = (socket: Socket) => void held.push(socket);
+  listener.on("connection", hold);
+  return {
+    adopted() {
+      listener.off("connection", hold);
+      for (const socket of held.splice(0)) relay(socket, target);
+      listener.on("connection", (socket: Socket) => relay(socket, target));
+    },
+    released() {
+      listener.off("connection", hold);
+      setTimeout(() => {
+        for (const socket of held.splice(0)) listener.emit("connection", socket);
+      });
+    },
+  };
+}
 
 /** Options every native entry point takes. */
 export interface NativeOptions {

@@ -12,10 +12,11 @@
  *
  * @module
  */
-import { connect, type Server as NetServer, type Socket } from "node:net";
+import { connect, type Server as NetServer } from "node:net";
 import { libc } from "../libc/deno.ts";
 import {
   emit,
+  holdConnections,
   type NativeHttpServer,
   type NativeKind,
   type NativeOptions,
@@ -232,17 +233,11 @@ export async function listenDeno(
 ): Promise<ListenDenoResult> {
   const kind: NativeKind = "Deno.listen";
   const address = tcpAddress(listener, kind);
-  // Connections the node:net listener accepts before it is parked wait here:
-  // relayed to the native listener on success, handed back on fallback.
-  const held: Socket[] = [];
-  const hold = (socket: Socket) => void held.push(socket);
-  listener.on("connection", hold);
+  // Connections the node:net listener accepts before it is parked are relayed
+  // to the native listener on success, handed back on fallback.
+  const held = holdConnections(listener, { host: probeHost(address), port: address.port });
   const fallback = (reason: string, error?: unknown): ListenDenoResult => {
-    listener.off("connection", hold);
-    // Emitted again once the caller had a chance to add its own handler.
-    setTimeout(() => {
-      for (const socket of held.splice(0)) listener.emit("connection", socket);
-    });
+    held.released();
     emit(options.onEvent, { type: "native-fallback", server: kind, reason, error });
     return { native: false, listener, reason };
   };
@@ -278,10 +273,7 @@ export async function listenDeno(
     inner.close();
     return fallback(`fd transplant failed: ${(error as Error).message}`, error);
   }
-  listener.off("connection", hold);
-  const target = { host: probeHost(address), port: address.port };
-  for (const socket of held.splice(0)) relay(socket, target);
-  listener.on("connection", (socket: Socket) => relay(socket, target));
+  held.adopted();
   const real = realAddress(libc, t.fd, address);
   emit(options.onEvent, { type: "native-serving", server: kind, fd: t.fd, ...real });
   const addr: DenoNetAddr = { transport: "tcp", ...real };
@@ -313,24 +305,6 @@ export async function listenDeno(
     },
   };
   return { native: true, listener: native };
-}
-
-/**
- * Relays a connection the parked `node:net` listener accepted to the
- * listener's address again, where the native listener (or another process
- * holding the socket) accepts it. The server then sees a loopback peer.
- */
-function relay(socket: Socket, target: { host: string; port: number }): void {
-  const upstream = connect(target);
-  const end = () => {
-    socket.destroy();
-    upstream.destroy();
-  };
-  socket.pipe(upstream).pipe(socket);
-  for (const s of [socket, upstream]) {
-    s.once("error", end);
-    s.once("close", end);
-  }
 }
 
 /**

@@ -167,10 +167,7 @@ export function transplant(libc: Libc, source: number, target: number): Transpla
   }
   const ino = inodeOf(libc, source);
   if (!ino) throw transplantError(`cannot read the inode of fd ${source}`);
-  // Every fd of the real socket that some poller watches: the node:net server's.
-  const owners = libc.openFds().filter((fd) =>
-    fd !== target && libc.isListeningSocket(fd) && inodeOf(libc, fd) === ino
-  );
+  const owners = socketFds(libc, ino, target);
   const copy = libc.dup(source);
   try {
     // The runtime accepts until EAGAIN: a blocking socket would freeze its loop.
@@ -182,6 +179,13 @@ export function transplant(libc: Libc, source: number, target: number): Transpla
   for (const r of registrations) libc.epollCtl(r.epfd, EPOLL_CTL_ADD, target, r.events, r.data);
   const parked = owners.map((fd) => ({ fd, registrations: park(libc, fd) }));
   return { fd: target, registrations, parked, ino };
+}
+
+/** Every fd of the listening socket with inode `ino` except `except` (the node:net server's, copies). */
+export function socketFds(libc: Libc, ino: string, except: number): number[] {
+  return libc.openFds().filter((fd) =>
+    fd !== except && libc.isListeningSocket(fd) && inodeOf(libc, fd) === ino
+  );
 }
 
 /** Unregisters `fd` from every epoll instance watching it; returns what was removed. */
