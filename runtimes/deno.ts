@@ -1,22 +1,31 @@
 /**
  * The Deno backend: the Node backend (Deno runs `node:` modules) with
- * Deno's differences, most of them fixed through libc (`libc/deno.ts`):
+ * Deno's differences, most of them handled through libc (`libc/deno.ts`):
  *
  * - TCP listeners expose no fd: it is found among the open fds by
- *   `SO_ACCEPTCONN` and `getsockname`.
- * - `node:fs` cannot always `fstat`/`close` inherited fds: libc does.
- * - An adopted (or freshly bound) listener is not close-on-exec: set it, so
- *   processes the application spawns do not inherit the listeners.
+ *   `SO_ACCEPTCONN` and `getsockname` (`listener_fds.ts`).
+ * - `node:fs` cannot `fstat`/`close` fds inherited from a non-Deno parent
+ *   (EBADF): libc does.
+ * - An adopted (or freshly bound) listener is not close-on-exec: it is set,
+ *   so processes the application spawns do not inherit the listeners.
  * - `node:child_process.spawn` clears `O_NONBLOCK` on the fds it passes,
- *   which are shared with this process's own listeners: restore it at once.
- * - `Deno.args` holds only the script's arguments: the runtime flags are
- *   read from `/proc/self/cmdline`, and `run` is always passed (without it
- *   Deno's `child_process` rewrites the command line and grants `-A`).
+ *   which are shared with this process's own listeners: it is restored at
+ *   once. It also dies on an fd passed twice: a copy is passed instead.
+ * - A Deno child of a Deno parent holds the runtime's own copies of its
+ *   extra fds: they are pointed at /dev/null when a listener is adopted or
+ *   closed, or a closed listener would keep accepting.
+ * - `Deno.args` holds only the script's arguments: the command line is
+ *   rebuilt from `/proc/self/cmdline` with the same runtime flags (and `run`,
+ *   which Deno 2 lets users omit). Deno's `child_process` adds `-A` to a
+ *   Deno command line without any permission flag, so a restricted process
+ *   stays restricted only because its own flags are passed on.
  *
- * Permissions: `--allow-env` (the manifest), `--allow-ffi` (libc; scope it
- * to libc's path), `--allow-run` (to upgrade), plus what the application's
- * own listeners and PID file need (`--allow-net`, `--allow-read`/`--allow-write`).
- * A missing one fails with a `PermissionError` naming it.
+ * Permissions: `--allow-ffi` (libc; scope it to libc's path) and
+ * `--allow-env` (at least `=TABLEFLIP_MANIFEST`) always; to upgrade, also
+ * `--allow-run=<next executable>` and `--allow-env` (the environment is
+ * passed on); plus what the application's own listeners and PID file need
+ * (`--allow-net`, `--allow-read`/`--allow-write`). A missing one fails with a
+ * `PermissionError` naming it.
  *
  * @module
  */
