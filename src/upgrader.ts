@@ -7,6 +7,7 @@ import {
   type Backend,
   type ConnectionHandler,
   defaultBackend,
+  type ExitStatus,
   type Listener,
   type ParentLink,
   type SpawnedChild,
@@ -398,22 +399,16 @@ export class Upgrader {
     if (child.pid) this.#emit({ type: "child-spawned", pid: child.pid, fds: passed.length });
 
     const timeoutMs = this.#options.upgradeTimeout ?? DEFAULT_UPGRADE_TIMEOUT;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let onAbort: (() => void) | undefined;
-    const outcome = await Promise.race([
-      child.ready.then(() => ({ kind: "ready" as const })),
-      child.exited.then((status) => ({ kind: "exited" as const, status })),
-      new Promise<{ kind: "timeout" }>((resolve) => {
-        timer = setTimeout(() => resolve({ kind: "timeout" }), timeoutMs);
-      }),
-      new Promise<{ kind: "aborted"; reason: unknown }>((resolve) => {
-        onAbort = () => resolve({ kind: "aborted", reason: signal.reason });
-        if (signal.aborted) onAbort();
-        else signal.addEventListener("abort", onAbort, { once: true });
-      }),
-    ]);
-    clearTimeout(timer);
-    if (onAbort) signal.removeEventListener("abort", onAbort);
+    const outcome = await raceTimerAndSignal<
+      { kind: "ready" } | { kind: "exited"; status: ExitStatus }
+    >(
+      [
+        child.ready.then(() => ({ kind: "ready" as const })),
+        child.exited.then((status) => ({ kind: "exited" as const, status })),
+      ],
+      timeoutMs,
+      signal,
+    );
 
     switch (outcome.kind) {
       case "ready":
@@ -455,22 +450,15 @@ export class Upgrader {
    */
   async #probation(child: SpawnedChild, ms: number, signal: AbortSignal): Promise<void> {
     this.#emit({ type: "probation-started", pid: child.pid, ms });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let onAbort: (() => void) | undefined;
-    const outcome = await Promise.race([
-      child.exited.then((status) => ({ kind: "exited" as const, status })),
-      new Promise<{ kind: "passed" }>((resolve) => {
-        timer = setTimeout(() => resolve({ kind: "passed" }), ms);
-      }),
-      new Promise<{ kind: "aborted"; reason: unknown }>((resolve) => {
-        onAbort = () => resolve({ kind: "aborted", reason: signal.reason });
-        if (signal.aborted) onAbort();
-        else signal.addEventListener("abort", onAbort, { once: true });
-      }),
-    ]);
-    clearTimeout(timer);
-    if (onAbort) signal.removeEventListener("abort", onAbort);
-    if (outcome.kind === "passed" && this.#state === "upgrading") return;
+    const outcome = await raceTimerAndSignal(
+      [
+        child.exited.then((status) => ({ kind: "exited" as const, status })),
+      ],
+      ms,
+      signal,
+    );
+    // The timer running out means the child survived its probation.
+    if (outcome.kind === "timeout" && this.#state === "upgrading") return;
     if (outcome.kind !== "exited") {
       await killAndWait(child);
       await this.#restorePidFile();
@@ -519,6 +507,36 @@ export class Upgrader {
     } catch {
       // A broken logger must not break an upgrade.
     }
+  }
+}
+
+/**
+ * Races `outcomes` against a timer of `ms` (`{ kind: "timeout" }`) and
+ * `signal` (`{ kind: "aborted" }`); the timer and the listener are removed
+ * whichever wins.
+ */
+async function raceTimerAndSignal<T>(
+  outcomes: Promise<T>[],
+  ms: number,
+  signal: AbortSignal,
+): Promise<T | { kind: "timeout" } | { kind: "aborted"; reason: unknown }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  try {
+    return await Promise.race([
+      ...outcomes,
+      new Promise<{ kind: "timeout" }>((resolve) => {
+        timer = setTimeout(() => resolve({ kind: "timeout" }), ms);
+      }),
+      new Promise<{ kind: "aborted"; reason: unknown }>((resolve) => {
+        onAbort = () => resolve({ kind: "aborted", reason: signal.reason });
+        if (signal.aborted) onAbort();
+        else signal.addEventListener("abort", onAbort, { once: true });
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal.removeEventListener("abort", onAbort);
   }
 }
 
