@@ -47,6 +47,8 @@ const native = process.env.DEMO_SERVER === "native" ||
   process.argv.some((a, i) =>
     a === "--server=native" || a === "native" && process.argv[i - 1] === "--server"
   );
+// (Loaded before listening: nothing may be awaited between listen and serving.)
+const nativeModule = native ? await import("../native.ts") : undefined;
 let listener;
 try {
   listener = await upg.listen("tcp", address, native ? undefined : server);
@@ -54,7 +56,7 @@ try {
   log("Can't listen:", (err as Error).message);
   process.exit(1);
 }
-const nativeServer = native ? await serveNative(listener) : undefined;
+const nativeServer = nativeModule ? await serveNative(nativeModule, listener) : undefined;
 
 await upg.ready();
 await upg.exit;
@@ -71,8 +73,10 @@ if (nativeServer) await nativeServer.shutdown({ timeout: 30_000 });
 else await drain.shutdown({ listeners: [listener], timeout: 30_000 });
 
 /** Serves /version with Bun.serve or Deno.serve on the upgrader's listener. */
-async function serveNative(ln: import("node:net").Server) {
-  const { serveBun, serveDeno } = await import("../native.ts");
+async function serveNative(
+  { serveBun, serveDeno }: typeof import("../native.ts"),
+  ln: import("node:net").Server,
+) {
   const handler = (req: Request) => {
     if (req.method === "GET" && new URL(req.url).pathname === "/version") {
       log(version);
