@@ -11,7 +11,7 @@
  */
 import { createRequire } from "node:module";
 import { TableflipError } from "../../src/errors.ts";
-import { Libc, libcCandidates, type LoadedLibc, type RawLibc, SYMBOLS } from "./libc.ts";
+import { bindRaw, Libc, libcCandidates, type LoadedLibc, SYMBOLS } from "./libc.ts";
 
 /** The slice of `bun:ffi` this file uses (declared here so `tsc` needs no Bun types). */
 interface BunFfi {
@@ -62,7 +62,8 @@ export function loadBunLibc(): LoadedLibc {
   const failures: string[] = [];
   for (const path of candidates) {
     try {
-      return { raw: bind(ffi.dlopen(path, symbols).symbols, ffi), arch };
+      const errno = (at: unknown) => ffi.read.i32(at, 0);
+      return { raw: bindRaw(ffi.dlopen(path, symbols).symbols, errno), arch };
     } catch (error) {
       failures.push(`${path}: ${(error as Error).message.split("\n")[0]}`);
     }
@@ -71,29 +72,6 @@ export function loadBunLibc(): LoadedLibc {
     "ERR_UNSUPPORTED",
     `cannot open libc; tried ${failures.join("; ")} (set ${LIBC_PATH_ENV} to its path)`,
   );
-}
-
-function bind(lib: Record<string, (...args: unknown[]) => unknown>, ffi: BunFfi): RawLibc {
-  const int = (value: unknown) => Number(value as number | bigint);
-  return {
-    fcntl: (fd, cmd, arg) => int(lib.fcntl(fd, cmd, arg)),
-    dup: (fd) => int(lib.dup(fd)),
-    dup3: (oldfd, newfd, flags) => int(lib.dup3(oldfd, newfd, flags)),
-    close: (fd) => int(lib.close(fd)),
-    getsockname: (fd, addr, len) => int(lib.getsockname(fd, addr, len)),
-    getsockopt: (fd, level, name, value, len) => int(lib.getsockopt(fd, level, name, value, len)),
-    epoll_ctl: (epfd, op, fd, event) => int(lib.epoll_ctl(epfd, op, fd, event)),
-    open: (path, flags, mode) => int(lib.open(path, flags, mode)),
-    read: (fd, buf, count) => int(lib.read(fd, buf, count)),
-    write: (fd, buf, count) => int(lib.write(fd, buf, count)),
-    getdents64: (fd, buf, count) => int(lib.getdents64(fd, buf, count)),
-    readlink: (path, buf, size) => int(lib.readlink(path, buf, size)),
-    setsockopt: (fd, level, name, value, len) => int(lib.setsockopt(fd, level, name, value, len)),
-    socket: (domain, type, protocol) => int(lib.socket(domain, type, protocol)),
-    bind: (fd, addr, len) => int(lib.bind(fd, addr, len)),
-    listen: (fd, backlog) => int(lib.listen(fd, backlog)),
-    errno: () => ffi.read.i32(lib.__errno_location(), 0),
-  };
 }
 
 /** libc for this Bun process; binds on the first call. */

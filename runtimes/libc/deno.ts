@@ -13,7 +13,7 @@
  * @module
  */
 import { PermissionError, TableflipError } from "../../src/errors.ts";
-import { Libc, libcCandidates, type LoadedLibc, type RawLibc, SYMBOLS } from "./libc.ts";
+import { bindRaw, Libc, libcCandidates, type LoadedLibc, SYMBOLS } from "./libc.ts";
 
 /** The slice of the `Deno` namespace this file uses (declared here so `tsc` needs no Deno types). */
 interface DenoFfi {
@@ -72,7 +72,8 @@ export function loadDenoLibc(): LoadedLibc {
   for (const path of candidates) {
     try {
       const lib = d.dlopen(path, symbols).symbols;
-      return { raw: bind(lib, d), arch: d.build.arch };
+      const errno = (at: unknown) => new d.UnsafePointerView(at).getInt32(0);
+      return { raw: bindRaw(lib, errno), arch: d.build.arch };
     } catch (error) {
       if (isPermissionError(error)) denied ??= error;
       failures.push(`${path}: ${(error as Error).message.split("\n")[0]}`);
@@ -89,29 +90,6 @@ export function loadDenoLibc(): LoadedLibc {
     "ERR_UNSUPPORTED",
     `cannot open libc; tried ${failures.join("; ")} (set ${LIBC_PATH_ENV} to its path)`,
   );
-}
-
-function bind(lib: Record<string, (...args: unknown[]) => unknown>, d: DenoFfi): RawLibc {
-  const int = (value: unknown) => Number(value as number | bigint);
-  return {
-    fcntl: (fd, cmd, arg) => int(lib.fcntl(fd, cmd, arg)),
-    dup: (fd) => int(lib.dup(fd)),
-    dup3: (oldfd, newfd, flags) => int(lib.dup3(oldfd, newfd, flags)),
-    close: (fd) => int(lib.close(fd)),
-    getsockname: (fd, addr, len) => int(lib.getsockname(fd, addr, len)),
-    getsockopt: (fd, level, name, value, len) => int(lib.getsockopt(fd, level, name, value, len)),
-    epoll_ctl: (epfd, op, fd, event) => int(lib.epoll_ctl(epfd, op, fd, event)),
-    open: (path, flags, mode) => int(lib.open(path, flags, mode)),
-    read: (fd, buf, count) => int(lib.read(fd, buf, count)),
-    write: (fd, buf, count) => int(lib.write(fd, buf, count)),
-    getdents64: (fd, buf, count) => int(lib.getdents64(fd, buf, count)),
-    readlink: (path, buf, size) => int(lib.readlink(path, buf, size)),
-    setsockopt: (fd, level, name, value, len) => int(lib.setsockopt(fd, level, name, value, len)),
-    socket: (domain, type, protocol) => int(lib.socket(domain, type, protocol)),
-    bind: (fd, addr, len) => int(lib.bind(fd, addr, len)),
-    listen: (fd, backlog) => int(lib.listen(fd, backlog)),
-    errno: () => new d.UnsafePointerView(lib.__errno_location()).getInt32(0),
-  };
 }
 
 /** libc for this Deno process; binds on the first call. */

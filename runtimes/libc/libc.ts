@@ -492,3 +492,34 @@ export const SYMBOLS = {
 
 /** Name of one symbol of {@link SYMBOLS}. */
 export type SymbolName = keyof typeof SYMBOLS;
+
+/**
+ * Wraps the functions a runtime's FFI opened from libc as a {@link RawLibc}:
+ * every result becomes a number (FFI may hand back bigints), and `errno`
+ * reads the thread's errno the runtime's way.
+ */
+export function bindRaw(
+  lib: Record<string, (...args: unknown[]) => unknown>,
+  errno: (location: unknown) => number,
+): RawLibc {
+  const int = (value: unknown) => Number(value as number | bigint);
+  return {
+    fcntl: (fd, cmd, arg) => int(lib.fcntl(fd, cmd, arg)),
+    dup: (fd) => int(lib.dup(fd)),
+    dup3: (oldfd, newfd, flags) => int(lib.dup3(oldfd, newfd, flags)),
+    close: (fd) => int(lib.close(fd)),
+    getsockname: (fd, addr, len) => int(lib.getsockname(fd, addr, len)),
+    getsockopt: (fd, level, name, value, len) => int(lib.getsockopt(fd, level, name, value, len)),
+    epoll_ctl: (epfd, op, fd, event) => int(lib.epoll_ctl(epfd, op, fd, event)),
+    open: (path, flags, mode) => int(lib.open(path, flags, mode)),
+    read: (fd, buf, count) => int(lib.read(fd, buf, count)),
+    write: (fd, buf, count) => int(lib.write(fd, buf, count)),
+    getdents64: (fd, buf, count) => int(lib.getdents64(fd, buf, count)),
+    readlink: (path, buf, size) => int(lib.readlink(path, buf, size)),
+    setsockopt: (fd, level, name, value, len) => int(lib.setsockopt(fd, level, name, value, len)),
+    socket: (domain, type, protocol) => int(lib.socket(domain, type, protocol)),
+    bind: (fd, addr, len) => int(lib.bind(fd, addr, len)),
+    listen: (fd, backlog) => int(lib.listen(fd, backlog)),
+    errno: () => errno(lib.__errno_location()),
+  };
+}
