@@ -216,8 +216,13 @@ export async function serveBun<S extends BunServerLike = BunServerLike>(
     shutdown(opts: NativeShutdownOptions = {}) {
       return shutting ??= (async () => {
         draining = true;
-        detach(libc, t);
-        emit(onEvent, { type: "native-detached", server: kind, fd: t.fd });
+        let error: unknown;
+        try {
+          detach(libc, t);
+        } catch (e) {
+          error = e;
+        }
+        emit(onEvent, { type: "native-detached", server: kind, fd: t.fd, error });
         const closingPortable = portable.shutdown(opts.timeout);
         await sleep(opts.closeGrace ?? 500);
         const forced = await timedOut(Promise.resolve(server.stop(false)), opts.timeout ?? 30_000);

@@ -20,8 +20,12 @@ export type NativeEvent =
   | { type: "native-serving"; server: NativeKind; fd: number; hostname: string; port: number }
   /** The native path failed or does not apply: the portable `node:net` path serves instead. */
   | { type: "native-fallback"; server: NativeKind; reason: string; error?: unknown }
-  /** Drain started: the native server stopped accepting (the socket stays open for the next generation). */
-  | { type: "native-detached"; server: NativeKind; fd: number }
+  /**
+   * Drain started: the native server stopped accepting (the socket stays open
+   * for the next generation). With `error`, detaching failed: the runtime's
+   * shutdown then closes this process's copy of the socket itself.
+   */
+  | { type: "native-detached"; server: NativeKind; fd: number; error?: unknown }
   /** Drain finished. */
   | { type: "native-drained"; server: NativeKind; forced: boolean };
 

@@ -195,8 +195,13 @@ export async function serveDeno(
     shutdown(opts: NativeShutdownOptions = {}) {
       return shutting ??= (async () => {
         draining = true;
-        detach(libc, t);
-        emit(options.onEvent, { type: "native-detached", server: kind, fd: t.fd });
+        let error: unknown;
+        try {
+          detach(libc, t);
+        } catch (e) {
+          error = e;
+        }
+        emit(options.onEvent, { type: "native-detached", server: kind, fd: t.fd, error });
         const closingPortable = portable.shutdown(opts.timeout);
         await sleep(opts.closeGrace ?? 500);
         const forced = await timedOut(server.shutdown(), opts.timeout ?? 30_000);
