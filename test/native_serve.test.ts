@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import net from "node:net";
 import { get, probe, RUNTIME } from "./_helpers.ts";
 import { listenBun, listenDeno, type NativeEvent, serveBun, serveDeno } from "../native.ts";
-import { listeningFdsAt } from "../runtimes/native/transplant.ts";
+import { listeningFdsAt, parseEpollInfo } from "../runtimes/native/transplant.ts";
 
 const IS_DENO = "Deno" in globalThis;
 const IS_BUN = "Bun" in globalThis;
@@ -18,6 +18,23 @@ async function listener(): Promise<{ ln: net.Server; port: number; accepted: () 
   let count = 0;
   ln.on("connection", () => count++);
   return { ln, port: (ln.address() as net.AddressInfo).port, accepted: () => count };
+}
+
+/** Sends a request with `Connection: close`; resolves with the response's Connection header once the server closed. */
+function closeAnswer(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect({ port, host: "127.0.0.1" }, () => {
+      c.write("GET /close HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    });
+    let text = "";
+    c.on("data", (d) => text += d);
+    c.on(
+      "end",
+      () => resolve(/^connection:\s*(\S+)\r?$/im.exec(text)?.[1].toLowerCase() ?? "none"),
+    );
+    c.on("error", reject);
+    c.setTimeout(5000, () => c.destroy(new Error("the server did not close the connection")));
+  });
 }
 
 /** serveDeno or serveBun, whichever this runtime has, behind one shape. */
@@ -68,6 +85,11 @@ if (!IS_DENO && !IS_BUN) {
         assert.ok(JSON.parse(b.body).ip.port > 0, "the handler sees the client's address");
       }
       keepAlive.destroy();
+      assert.is(
+        await closeAnswer(port),
+        "close",
+        "a request asking to close gets Connection: close",
+      );
       assert.is(accepted(), 0, "the parked node:net listener accepted a connection");
     } finally {
       await s.shutdown();
@@ -84,8 +106,15 @@ if (!IS_DENO && !IS_BUN) {
       assert.is(s.native, false);
       assert.is(s.port, port);
       assert.equal(events.map((e) => e.type), ["native-fallback"]);
-      const res = await get({ port }, "/x");
-      assert.is(JSON.parse(res.body).path, "/x");
+      // Keep-alive connections survive on the fallback path too (Deno's node:http
+      // resets them after async responses on sockets fed by emit("connection")).
+      const keepAlive = new (await import("node:http")).Agent({ keepAlive: true, maxSockets: 1 });
+      for (let i = 0; i < 20; i++) {
+        const res = await get({ port }, `/x${i}`, keepAlive);
+        assert.is(JSON.parse(res.body).path, `/x${i}`);
+      }
+      keepAlive.destroy();
+      assert.is(await closeAnswer(port), "close");
       // Bun and Node feed the http server from the listener's "connection" events;
       // on Deno the http server shares the listener's handle instead.
       if (!IS_DENO) assert.ok(accepted() > 0, "the node:net listener feeds the fallback path");
@@ -193,5 +222,20 @@ if (!IS_DENO && !IS_BUN) {
     });
   }
 }
+
+test("parses eventpoll fdinfo: one watch per line, data in hex, the watched inode", () => {
+  const text = "pos:\t0\nflags:\t02000002\nmnt_id:\t17\nino:\t1038\n" +
+    "tfd:       21 events: 8000201d data:     557c57258700  pos:0 ino:3a13 sdev:9\n" +
+    "tfd:        8 events:       19 data:                1  pos:0 ino:3a0f sdev:9\n";
+  assert.equal(parseEpollInfo(5, text), {
+    epfd: 5,
+    ino: "1038",
+    watches: [
+      { tfd: 21, events: 0x8000201d, data: 0x557c57258700n, ino: "3a13" },
+      { tfd: 8, events: 0x19, data: 1n, ino: "3a0f" },
+    ],
+  });
+  assert.is(parseEpollInfo(3, "pos:\t0\nflags:\t02\nino:\t77\n"), undefined, "no watches");
+});
 
 test.run();

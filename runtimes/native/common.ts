@@ -174,19 +174,28 @@ export function probeToken(): string {
 
 /**
  * Sends one HTTP probe request over a fresh connection and resolves when it
- * ended (answered, refused, or `limit` ms passed); never rejects.
+ * ended (answered, refused, or `limit` ms passed) with whether it connected;
+ * never rejects.
  */
-export function sendProbe(host: string, port: number, token: string, limit: number): Promise<void> {
+export function sendProbe(
+  host: string,
+  port: number,
+  token: string,
+  limit: number,
+): Promise<boolean> {
   return new Promise((resolve) => {
+    let connected = false;
     const done = () => {
       clearTimeout(timer);
       socket.destroy();
-      resolve();
+      resolve(connected);
     };
     const timer = setTimeout(done, limit);
     const socket: Socket = connect({ host, port }, () => {
+      connected = true;
       socket.write(
-        `${PROBE_METHOD} /.well-known/tableflip-probe HTTP/1.1\r\nHost: ${host}\r\n` +
+        `${PROBE_METHOD} /.well-known/tableflip-probe HTTP/1.1\r\n` +
+          `Host: ${host.includes(":") ? `[${host}]` : host}\r\n` +
           `${PROBE_HEADER}: ${token}\r\nConnection: close\r\n\r\n`,
       );
     });
@@ -201,6 +210,8 @@ export function sendProbe(host: string, port: number, token: string, limit: numb
  * Probes until `seen()` says this process's native server got one of the
  * probes (other processes sharing the socket, such as the previous
  * generation, may take some), or `limit` ms passed. Resolves true when seen.
+ * A wildcard IPv6 listener is probed on `::1`, or on 127.0.0.1 where `::1`
+ * is unreachable.
  */
 export async function probeUntilSeen(
   host: string,
@@ -211,7 +222,8 @@ export async function probeUntilSeen(
 ): Promise<boolean> {
   const end = Date.now() + limit;
   while (!seen() && Date.now() < end) {
-    await sendProbe(host, port, token, Math.max(1, Math.min(1000, end - Date.now())));
+    const limitOne = Math.max(1, Math.min(1000, end - Date.now()));
+    if (!await sendProbe(host, port, token, limitOne) && host === "::1") host = "127.0.0.1";
   }
   return seen();
 }
