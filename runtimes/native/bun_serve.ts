@@ -8,6 +8,7 @@
  * @module
  */
 import type { Server as NetServer } from "node:net";
+import { TableflipError } from "../../src/errors.ts";
 import { libc } from "../libc/bun.ts";
 import { IPPROTO_TCP, TCP_DEFER_ACCEPT } from "../libc/libc.ts";
 import {
@@ -56,7 +57,8 @@ export type BunFetchHandler<S extends BunServerLike = BunServerLike> = (
 /**
  * Options for {@link serveBun}: those of `Bun.serve` (`fetch`, `error`,
  * `websocket`, `idleTimeout`, `maxRequestBodySize`, ...) minus where to
- * listen, plus {@link NativeOptions}.
+ * listen (`hostname`, `port`, `unix`, `fd`, `reusePort`) and `tls` (both
+ * rejected with `ERR_INVALID_ARGUMENT`), plus {@link NativeOptions}.
  */
 export interface BunServeOptions<S extends BunServerLike = BunServerLike> extends NativeOptions {
   fetch: BunFetchHandler<S>;
@@ -142,6 +144,15 @@ export async function serveBun<S extends BunServerLike = BunServerLike>(
   const address = tcpAddress(listener, kind);
   const { fetch, onEvent, native: wantNative, probeTimeout, deferAccept, ...serveOptions } =
     options;
+  for (const unsupported of ["tls", "unix", "fd", "hostname", "port", "reusePort"]) {
+    if (serveOptions[unsupported] !== undefined) {
+      throw new TableflipError(
+        "ERR_INVALID_ARGUMENT",
+        `serveBun: option ${unsupported} is not supported (the listener decides where to ` +
+          `listen; TLS is not supported on the native path yet)`,
+      );
+    }
+  }
   const remotes = new WeakMap<Request, { address: string; port: number }>();
   const stub = {
     requestIP: (request: Request) => remotes.get(request) ?? null,
