@@ -15,6 +15,30 @@
  * libc>` (e.g. `--allow-ffi=/lib/x86_64-linux-gnu/libc.so.6`); Bun needs
  * nothing.
  *
+ * How the socket moves: the native server starts on 127.0.0.1:0 as a
+ * placeholder; its listening fd and the poller registration the runtime made
+ * for it (`/proc/self/fdinfo` of its epoll fd) are found; a copy of the
+ * listener's socket replaces the placeholder under the same fd number
+ * (`dup3`) and is registered again with the runtime's own events and token
+ * (`epoll_ctl`). The `node:net` listener keeps its fd, so the upgrader
+ * passes the very same socket to the next generation, but is unregistered
+ * from its poller ("parked"): it accepts nothing any more. A self-connect
+ * probe then proves the native server accepts; if anything fails, the
+ * transplant is undone and `node:http` serves. Connections the `node:net`
+ * listener accepted before it was parked are served (and answered with
+ * `Connection: close`, so their clients come back to the native server).
+ *
+ * Call the entry point right after `upgrader.listen("tcp", address)` (with
+ * no handler), before awaiting anything else: a `node:net` listener without
+ * a "connection" handler leaves what it accepts unanswered.
+ *
+ * Drain with the returned server's `shutdown()`: it stops accepting without
+ * closing the socket the next generation holds, answers with
+ * `Connection: close` for `closeGrace` ms (keep-alive clients learn from a
+ * response that the connection ends), then lets the runtime close idle
+ * connections and waits for in-flight requests. 0 failed requests in the
+ * tests, with keep-alive and per-request clients.
+ *
  * ```ts
  * import { Upgrader } from "tableflip";
  * import { serveDeno } from "tableflip/native";
