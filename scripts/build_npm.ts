@@ -121,8 +121,16 @@ function npmManifest(root: PackageJson, files: string[]): Record<string, unknown
     // the same files, since the runtime is detected when the code runs.
     exports: {
       ".": { import: esm, require: cjs, default: esm },
+      // Native servers for Bun and Deno: a separate entry so Node never loads FFI code.
+      "./native": {
+        import: { types: "./esm/native.d.ts", default: "./esm/native.js" },
+        require: { types: "./cjs/native.d.ts", default: "./cjs/native.js" },
+        default: { types: "./esm/native.d.ts", default: "./esm/native.js" },
+      },
       "./package.json": "./package.json",
     },
+    // TypeScript's node10 resolution ignores `exports`; this maps the subpath for it.
+    typesVersions: { "*": { native: ["./cjs/native.d.ts"] } },
     sideEffects: false,
     engines: root.engines ?? { node: ">=20" },
     files,

@@ -72,6 +72,7 @@ export default async function packageStage({ run }) {
 /** What the build and `deno publish` read; copied so a stage run sees one state of the tree. */
 const SNAPSHOT = [
   "mod.ts",
+  "native.ts",
   "src",
   "runtimes",
   "docs",
