@@ -5,6 +5,7 @@
 //
 //   npm run demo                       # the Node that runs npm
 //   npm run demo -- --runtime bun      # node, node20, node22, node24, bun, deno
+//   npm run demo -- --runtime deno --server native   # Deno.serve / Bun.serve
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -14,14 +15,23 @@ import { commandFor, ROOT } from "./runtimes.mjs";
 const { values } = parseArgs({
   options: {
     runtime: { type: "string", default: "node" },
+    server: { type: "string", default: "node" },
     file: { type: "string", default: join(ROOT, "examples", "demo.ts") },
   },
 });
 const pidFile = resolve(process.env.DEMO_PID_FILE ?? "demo.pid");
+if (!["node", "native"].includes(values.server)) {
+  console.error(`--server must be "node" (node:http) or "native" (Bun.serve / Deno.serve)`);
+  process.exit(2);
+}
 const argv = commandFor(values.runtime, resolve(values.file));
 const first = spawn(argv[0], argv.slice(1), {
   stdio: "inherit",
-  env: { ...process.env, DEMO_PID_FILE: pidFile },
+  env: {
+    ...process.env,
+    DEMO_PID_FILE: pidFile,
+    ...(values.server === "native" ? { DEMO_SERVER: "native" } : {}),
+  },
 });
 
 const currentPid = () => {
