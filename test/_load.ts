@@ -15,6 +15,18 @@ export interface LoadReport {
   bodies: string[];
   /** Requests answered, by the pid a JSON body named (fixture servers answer `{pid}`). */
   byPid: Record<string, number>;
+  /** Those pids, in the order they first answered. */
+  pids: number[];
+}
+
+/** How the clients of a {@link loadFor} load use connections. */
+export type LoadMode = "keep-alive" | "close";
+
+/** Options for `clients` loops that all keep connections alive, or all open one per request. */
+export function loadFor(mode: LoadMode, clients = 4): LoadOptions {
+  return mode === "keep-alive"
+    ? { keepAlive: clients, fresh: 0, maxRequests: 100_000 }
+    : { keepAlive: 0, fresh: clients, maxRequests: 100_000 };
 }
 
 /** Options for {@link Load}. */
@@ -38,6 +50,7 @@ export class Load {
     errors: [],
     bodies: [],
     byPid: {},
+    pids: [],
   };
   #running = true;
   #live = 0;
@@ -94,7 +107,9 @@ export class Load {
     this.report.ok++;
     this.report.bodies.push(body);
     const pid = pidOf(body);
-    if (pid !== undefined) this.report.byPid[pid] = (this.report.byPid[pid] ?? 0) + 1;
+    if (pid === undefined) return;
+    if (!(pid in this.report.byPid)) this.report.pids.push(pid);
+    this.report.byPid[pid] = (this.report.byPid[pid] ?? 0) + 1;
   }
 
   #failed(error: Error): void {

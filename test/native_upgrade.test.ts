@@ -8,12 +8,12 @@ import { join } from "node:path";
 // @ts-types="../scripts/runtimes.d.mts"
 import { commandFor } from "../scripts/runtimes.mjs";
 import { type Fixture, get, probe, ROOT, RUNTIME, startFixture, waitForExit } from "./_helpers.ts";
-import { type LoadMode, NativeLoad } from "./fixtures/native_load.ts";
+import { Load, loadFor, type LoadMode } from "./_load.ts";
 
 const FIXTURE = join(ROOT, "test", "fixtures", "native_server.ts");
 
 /** Upgrades generation `from` while the load runs; resolves with the next generation's ready line. */
-async function upgradeUnderLoad(f: Fixture, load: NativeLoad, from: number, pid: number) {
+async function upgradeUnderLoad(f: Fixture, load: Load, from: number, pid: number) {
   await f.waitFor({ event: "parent-gone", generation: from }).catch(() => {});
   await load.progress(100);
   f.signal("SIGHUP", pid);
@@ -32,11 +32,11 @@ async function run(
   check?: (f: Fixture) => void,
 ): Promise<void> {
   const f = startFixture("native_server.ts", { NATIVE_FIXTURE: JSON.stringify(config) });
-  let load: NativeLoad | undefined;
+  let load: Load | undefined;
   try {
     const first = await f.waitFor({ event: "ready", generation: 0 });
     const port = await f.port(0);
-    load = new NativeLoad(port, mode, { clients: 4 });
+    load = new Load({ port }, loadFor(mode));
     let pid = first.pid;
     for (let g = 0; g < upgrades; g++) {
       const next = await upgradeUnderLoad(f, load, g, pid);
