@@ -26,15 +26,32 @@ export type ErrorCode =
   | "ERR_PERMISSION"
   | "ERR_SYSCALL";
 
-/** Base class of every error tableflip produces. */
+/** Marks tableflip's errors, so that copies of the library loaded twice (ESM and CJS) agree. */
+const BRAND: unique symbol = Symbol.for("tableflip.error") as never;
+
+/**
+ * Base class of every error tableflip produces. `instanceof` also holds for
+ * an error made by another copy of tableflip in the same process (its ESM and
+ * CommonJS builds are separate copies): such an error carries the same brand
+ * and the same class `name`.
+ */
 export class TableflipError extends Error {
   /** A stable, machine-readable code for the failure kind. */
   readonly code: ErrorCode;
+  declare readonly [BRAND]: true;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "TableflipError";
     this.code = code;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (typeof value !== "object" || value === null || !(BRAND in value)) return false;
+    // A subclass matches by name; the base class matches every branded error.
+    return this === TableflipError || (value as { name?: unknown }).name === this.name;
   }
 }
 

@@ -84,7 +84,12 @@ export interface UpgradeOptions {
 
 type State = "running" | "upgrading" | "upgraded" | "stopped";
 
-let current: Upgrader | undefined;
+/**
+ * Whether an Upgrader is active in this process, shared through a global
+ * symbol so that two copies of the library (ESM and CommonJS) see each other.
+ */
+const ACTIVE = Symbol.for("tableflip.activeUpgrader");
+const registry = globalThis as { [ACTIVE]?: () => boolean };
 
 /**
  * Coordinates one process's part in a graceful upgrade: the listeners it
@@ -122,7 +127,7 @@ export class Upgrader {
    */
   constructor(options: UpgraderOptions = {}) {
     const backend = options.backend ?? defaultBackend();
-    if (current && current.#state !== "stopped") {
+    if (registry[ACTIVE]?.()) {
       throw new TableflipError(
         "ERR_ALREADY_CREATED",
         "an Upgrader already exists in this process; call stop() on it first",
@@ -155,7 +160,7 @@ export class Upgrader {
         this.#emit({ type: "parent-gone", pid: parentPid });
       });
     }
-    current = this;
+    registry[ACTIVE] = () => this.#state !== "stopped";
   }
 
   /** 0 for the first process, one more for each upgrade since. */
