@@ -13,7 +13,6 @@
 // --render FILE (rebuild results.md and the charts from a results.json).
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -22,6 +21,7 @@ import { parseArgs } from "node:util";
 import { commandFor, ROOT, runtime as lookupRuntime } from "../scripts/runtimes.mjs";
 import { addDescendants, alive, rss } from "./lib/procs.mjs";
 import { markdown, median, quantile, svgChart } from "./lib/report.mjs";
+import { freePort } from "../scripts/free_port.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -97,17 +97,6 @@ function readPid(pidFile) {
   } catch {
     return undefined;
   }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Servers still running, so an interrupted run does not leave them behind. */

@@ -9,8 +9,10 @@ import process from "node:process";
 import { createInterface } from "node:readline";
 // @ts-types="../scripts/runtimes.d.mts"
 import { commandFor, ROOT } from "../scripts/runtimes.mjs";
+// @ts-types="../scripts/free_port.d.mts"
+import { freePort } from "../scripts/free_port.mjs";
 
-export { ROOT };
+export { freePort, ROOT };
 
 /** The runtime the suite runs on (set by scripts/test.mjs), used for fixtures. */
 export const RUNTIME: string = process.env.TABLEFLIP_TEST_RUNTIME ?? "node20";
@@ -202,17 +204,5 @@ export function waitForFile(
       reject(new Error(`${path} did not reach the expected content within ${limit} ms`));
     }, limit);
     check();
-  });
-}
-
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
   });
 }

@@ -140,13 +140,7 @@ if (!IS_DENO && !IS_BUN) {
     assert.ok(events.some((e) => e.type === "native-detached"));
     assert.ok(events.some((e) => e.type === "native-drained"));
     {
-      const text = await new Promise<string>((resolve, reject) => {
-        const c = net.connect({ port, host: "127.0.0.1" });
-        let out = "";
-        c.on("data", (d) => out += d);
-        c.on("end", () => resolve(out));
-        c.on("error", reject);
-      });
+      const text = await readAll(port);
       assert.is(text, "other\n", "the socket is still open and served by its other holder");
       await new Promise((resolve) => other.close(resolve));
     }
@@ -170,13 +164,7 @@ if (!IS_DENO && !IS_BUN) {
       if (!result.native) return;
       assert.is(result.port, port);
       for (let i = 0; i < 20; i++) {
-        const text = await new Promise<string>((resolve, reject) => {
-          const c = net.connect({ port, host: "127.0.0.1" });
-          let out = "";
-          c.on("data", (d) => out += d);
-          c.on("end", () => resolve(out));
-          c.on("error", reject);
-        });
+        const text = await readAll(port);
         assert.is(text, "hello from Bun.listen\n");
       }
       assert.is(accepted(), 0);
@@ -206,13 +194,7 @@ if (!IS_DENO && !IS_BUN) {
         }
       })();
       for (let i = 0; i < 20; i++) {
-        const text = await new Promise<string>((resolve, reject) => {
-          const c = net.connect({ port, host: "127.0.0.1" });
-          let out = "";
-          c.on("data", (d) => out += d);
-          c.on("end", () => resolve(out));
-          c.on("error", reject);
-        });
+        const text = await readAll(port);
         assert.is(text, "hello from Deno.listen\n");
       }
       assert.is(accepted(), 0);
@@ -239,3 +221,14 @@ test("parses eventpoll fdinfo: one watch per line, data in hex, the watched inod
 });
 
 test.run();
+
+/** Connects to 127.0.0.1:`port` and resolves with everything read until the server ends. */
+function readAll(port: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const c = net.connect({ port, host: "127.0.0.1" });
+    let out = "";
+    c.on("data", (d) => out += d);
+    c.on("end", () => resolve(out));
+    c.on("error", reject);
+  });
+}

@@ -24,11 +24,11 @@ import {
 } from "node:fs";
 import http from "node:http";
 import { createRequire } from "node:module";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { ROOT, RUNTIMES } from "../runtimes.mjs";
+import { freePort } from "../free_port.mjs";
 
 const RUNTIME_NAMES = ["node20", "node22", "node24", "bun", "deno"];
 const DENO = RUNTIMES.deno.exe;
@@ -692,17 +692,6 @@ function getVersion(port) {
     );
     req.on("timeout", () => req.destroy(new Error("timed out")));
     req.on("error", reject);
-  });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
   });
 }
 
