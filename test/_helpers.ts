@@ -123,6 +123,11 @@ export function startFixture(
   return new Fixture(commandFor(options.runtime ?? RUNTIME, file), env, options.cwd);
 }
 
+/** Starts test/fixtures/chaos_server.ts configured by `config` (see its header). */
+export function startChaos(config: Record<string, unknown>): Fixture {
+  return startFixture("chaos_server.ts", { CHAOS: JSON.stringify(config) });
+}
+
 /** A fresh temp directory (real path). */
 export function tempDir(prefix = "tableflip-"): string {
   return realpathSync(mkdtempSync(join(tmpdir(), prefix)));

@@ -25,7 +25,7 @@ import {
   type Line,
   ROOT,
   RUNTIME,
-  startFixture,
+  startChaos,
   tempDir,
   WAIT_LIMIT,
   waitForExit,
@@ -33,9 +33,6 @@ import {
 import { Load } from "./_load.ts";
 
 const FIXTURE = join(ROOT, "test", "fixtures", "chaos_server.ts");
-
-const chaos = (config: Record<string, unknown>) =>
-  startFixture("chaos_server.ts", { CHAOS: JSON.stringify(config) });
 
 // --- the child killed at each phase -----------------------------------------
 
@@ -51,7 +48,7 @@ for (
   ] as const
 ) {
   test(`child SIGKILLed ${phase}: the parent keeps serving, 0 lost requests`, async () => {
-    const f = chaos(config);
+    const f = startChaos(config);
     let load: Load | undefined;
     try {
       const port = await f.port();
@@ -83,7 +80,7 @@ for (
 // --- busy keep-alive clients ------------------------------------------------
 
 test("busy keep-alive clients are told to leave: the old process drains without forcing, 0 failed", async () => {
-  const f = chaos({});
+  const f = startChaos({});
   let load: Load | undefined;
   try {
     const port = await f.port();
@@ -111,7 +108,7 @@ test("busy keep-alive clients are told to leave: the old process drains without 
 
 test("parent SIGKILLed mid-upgrade: the child still comes up, serves, and can upgrade itself", async () => {
   const pidFile = join(tempDir(), "app.pid");
-  const f = chaos({ pidFile, gens: { 1: { waitBeforeReady: true } } });
+  const f = startChaos({ pidFile, gens: { 1: { waitBeforeReady: true } } });
   try {
     const port = await f.port();
     await f.waitFor({ event: "ready", generation: 0 });
@@ -169,7 +166,7 @@ function processTable(): [number, number, string][] {
 const CHAIN = 15;
 
 test(`${CHAIN} upgrades in a row: fds and processes flat, no zombie`, async () => {
-  const f = chaos({});
+  const f = startChaos({});
   try {
     const port = await f.port();
     let current = await f.waitFor({ event: "ready", generation: 0 });
@@ -207,7 +204,7 @@ test(`${CHAIN} upgrades in a row: fds and processes flat, no zombie`, async () =
 // --- a SIGHUP storm ----------------------------------------------------------
 
 test("SIGHUP storm (10 signals in 100 ms): one upgrade at a time, the rest ERR_UPGRADE_IN_PROGRESS", async () => {
-  const f = chaos({ gens: { 1: { readyDelay: 1500 } } });
+  const f = startChaos({ gens: { 1: { readyDelay: 1500 } } });
   try {
     const port = await f.port();
     await f.waitFor({ event: "ready", generation: 0 });
@@ -249,7 +246,7 @@ function listeningInode(port: number): string {
 }
 
 test("a grandchild spawned by the upgraded server does not hold the listening socket", async () => {
-  const f = chaos({ gens: { 1: { grandchild: true } } });
+  const f = startChaos({ gens: { 1: { grandchild: true } } });
   let grandchild = 0;
   try {
     const port = await f.port();

@@ -5,15 +5,12 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Upgrader } from "../mod.ts";
-import { get, startFixture, tempDir, waitForExit } from "./_helpers.ts";
+import { get, startChaos, tempDir, waitForExit } from "./_helpers.ts";
 import { Load } from "./_load.ts";
-
-const chaos = (config: Record<string, unknown>) =>
-  startFixture("chaos_server.ts", { CHAOS: JSON.stringify(config) });
 
 test("a child that crashes 1 s after ready, within probation: the parent carries on, 0 failed requests", async () => {
   const pidFile = join(tempDir(), "app.pid");
-  const f = chaos({ pidFile, probation: 4000, gens: { 1: { crashAfter: 1000 } } });
+  const f = startChaos({ pidFile, probation: 4000, gens: { 1: { crashAfter: 1000 } } });
   let load: Load | undefined;
   try {
     const port = await f.port();
@@ -55,7 +52,7 @@ test("a child that crashes 1 s after ready, within probation: the parent carries
 
 test("a child that survives probation takes over after the window, not before", async () => {
   const pidFile = join(tempDir(), "app.pid");
-  const f = chaos({ pidFile, probation: 1500 });
+  const f = startChaos({ pidFile, probation: 1500 });
   try {
     const port = await f.port();
     await f.waitFor({ event: "ready", generation: 0 });
