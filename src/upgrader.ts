@@ -293,10 +293,7 @@ export class Upgrader {
       const { fd, ...shape } = entry;
       this.#emit({ type: "fd-closed", fd, entry: shape });
     }
-    if (this.#options.pidFile !== undefined) {
-      const path = resolvePidFile(this.#options.pidFile, this.#cwd);
-      await writePidFile(this.#backend, path, this.#backend.pid());
-    }
+    await this.#writePidFile();
     await this.#parent?.signalReady();
     this.#ready = true;
     this.#emit({ type: "ready", pid: this.pid, generation: this.generation });
@@ -483,15 +480,20 @@ export class Upgrader {
     throw new ChildDiedInProbationError(child.pid, code, killedBy, ms, pidFileError);
   }
 
+  /** Writes this process's pid to the PID file, if one is configured. */
+  async #writePidFile(): Promise<void> {
+    if (this.#options.pidFile === undefined) return;
+    const path = resolvePidFile(this.#options.pidFile, this.#cwd);
+    await writePidFile(this.#backend, path, this.#backend.pid());
+  }
+
   /**
    * Points the PID file back at this process (a child wrote its own pid at
    * ready()). Returns the error instead of throwing it.
    */
   async #restorePidFile(): Promise<TableflipError | undefined> {
-    if (this.#options.pidFile === undefined) return undefined;
     try {
-      const path = resolvePidFile(this.#options.pidFile, this.#cwd);
-      await writePidFile(this.#backend, path, this.#backend.pid());
+      await this.#writePidFile();
       return undefined;
     } catch (error) {
       return error instanceof TableflipError
