@@ -18,7 +18,7 @@ import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import process from "node:process";
 import type { ConnectionHandler, Listener, ParentLink } from "../src/backend.ts";
 import { TableflipError } from "../src/errors.ts";
-import { READY_LINE } from "../src/protocol.ts";
+import { LineSplitter, READY_LINE } from "../src/protocol.ts";
 import { libc } from "./libc/bun.ts";
 import { ListenerFds } from "./listener_fds.ts";
 import { NodeBackend } from "./node.ts";
@@ -98,21 +98,28 @@ export class BunBackend extends NodeBackend {
         resolve();
       };
     });
+    const handlers: ((line: string) => void)[] = [];
+    const splitter = new LineSplitter();
+    const decoder = new TextDecoder();
     let pending = "";
-    let flushed: (() => void) | undefined;
+    let flushed: (() => void)[] = [];
     const flush = (socket: BunSocket) => {
       while (pending) {
         const n = socket.write(pending);
         if (n <= 0) return;
         pending = pending.slice(n);
       }
-      flushed?.();
-      flushed = undefined;
+      for (const done of flushed) done();
+      flushed = [];
     };
     const connected = bun().connect({
       fd,
       socket: {
-        data: () => {},
+        data: (_socket, data) => {
+          for (const line of splitter.push(decoder.decode(data, { stream: true }))) {
+            for (const handler of [...handlers]) handler(line);
+          }
+        },
         drain: flush,
         end: markGone,
         close: markGone,
@@ -125,19 +132,22 @@ export class BunBackend extends NodeBackend {
       markGone();
       return undefined;
     });
+    const send = async (line: string) => {
+      const socket = await connected;
+      // A parent that is already gone has nobody to tell: not an error.
+      if (!socket || gone) return;
+      pending += `${line}\n`;
+      await new Promise<void>((resolve) => {
+        flushed.push(resolve);
+        flush(socket);
+        gonePromise.then(resolve);
+      });
+    };
     return {
       gone: gonePromise,
-      signalReady: async () => {
-        const socket = await connected;
-        // A parent that is already gone has nobody to tell: not an error.
-        if (!socket || gone) return;
-        pending += READY_LINE;
-        await new Promise<void>((resolve) => {
-          flushed = resolve;
-          flush(socket);
-          gonePromise.then(resolve);
-        });
-      },
+      signalReady: () => send(READY_LINE.trimEnd()),
+      send,
+      onLine: (handler) => handlers.push(handler),
     };
   }
 }

@@ -33,6 +33,7 @@ import type {
   ConnectionHandler,
   FdType,
   Listener,
+  SocketName,
   SpawnedChild,
   SpawnRequest,
 } from "../src/backend.ts";
@@ -166,6 +167,22 @@ export class DenoBackend extends NodeBackend {
         continue;
       }
       if (otherTarget === target) libc.nullify(other);
+    }
+  }
+
+  /** `getsockname` through libc (Deno's `node:fs` needs `--allow-read` for `/proc`). */
+  override socketName(fd: number): SocketName | undefined {
+    if (!libc.isListeningSocket(fd)) return undefined;
+    const bound = libc.socketAddress(fd);
+    switch (bound.family) {
+      case "IPv4":
+        return { network: "tcp4", address: `${bound.address}:${bound.port}` };
+      case "IPv6":
+        return { network: "tcp6", address: `[${bound.address}]:${bound.port}` };
+      case "unix":
+        return bound.path ? { network: "unix", address: bound.path } : undefined;
+      default:
+        return undefined;
     }
   }
 

@@ -18,11 +18,13 @@ import type {
   FdType,
   Listener,
   ParentLink,
+  SocketName,
   SpawnedChild,
   SpawnRequest,
 } from "../src/backend.ts";
 import type { ListenSpec, Network } from "../src/address.ts";
-import { READY_LINE } from "../src/protocol.ts";
+import { LineSplitter, READY_LINE } from "../src/protocol.ts";
+import { procSocketName } from "./proc_net.ts";
 
 /** Backend for Node.js (and the base of the Bun and Deno backends). */
 export class NodeBackend implements Backend {
@@ -156,6 +158,7 @@ export class NodeBackend implements Backend {
       stdio: ["inherit", "inherit", "inherit", ...request.fds, "pipe"],
     });
     const control = child.stdio[layout.control] as Socket | null;
+    const lines = control ? lineEvents(control) : undefined;
     const exited = new Promise<ExitStatus>((resolve) => {
       child.once("error", (error) => {
         if (child.pid === undefined) resolve({ code: null, signal: null, error });
@@ -164,7 +167,7 @@ export class NodeBackend implements Backend {
     });
     return {
       pid: child.pid ?? 0,
-      ready: control ? waitForLine(control, READY_LINE) : new Promise(() => {}),
+      ready: lines ? lines.waitFor(READY_LINE.trimEnd()) : new Promise(() => {}),
       exited,
       kill: (signal) => {
         try {
@@ -177,7 +180,15 @@ export class NodeBackend implements Backend {
         child.unref();
         control?.unref();
       },
+      send: (line) => {
+        if (control && control.writable) control.write(`${line}\n`);
+      },
+      onLine: (handler) => lines?.handlers.push(handler),
     };
+  }
+
+  socketName(fd: number): SocketName | undefined {
+    return procSocketName(fd);
   }
 
   connectParent(fd: number): ParentLink {
@@ -210,6 +221,7 @@ export function forwardTo(listener: Listener, handler?: ConnectionHandler): List
 /** The child's end of the control socket over a `node:net` socket. */
 export function socketLink(socket: Socket): ParentLink {
   socket.unref();
+  const lines = lineEvents(socket);
   let gone = false;
   const gonePromise = new Promise<void>((resolve) => {
     const done = () => {
@@ -220,32 +232,48 @@ export function socketLink(socket: Socket): ParentLink {
     socket.once("close", done);
     socket.once("error", done);
   });
-  socket.resume();
+  const send = (line: string) =>
+    new Promise<void>((resolve) => {
+      // A parent that is already gone has nobody to tell: not an error.
+      if (gone) return resolve();
+      socket.write(`${line}\n`, () => resolve());
+    });
   return {
     gone: gonePromise,
-    signalReady: () =>
-      new Promise<void>((resolve) => {
-        // A parent that is already gone has nobody to tell: not an error.
-        if (gone) return resolve();
-        socket.write(READY_LINE, () => resolve());
-      }),
+    signalReady: () => send(READY_LINE.trimEnd()),
+    send,
+    onLine: (handler) => lines.handlers.push(handler),
   };
 }
 
-/** Resolves once `line` has been read from `stream`; never rejects. */
-export function waitForLine(stream: Socket, line: string): Promise<void> {
-  return new Promise((resolve) => {
-    let seen = "";
-    const onData = (chunk: Buffer | string) => {
-      seen += chunk.toString();
-      if (seen.includes(line)) {
-        stream.off("data", onData);
-        resolve();
-      } else if (seen.length > 4096) {
-        seen = seen.slice(-line.length);
-      }
-    };
-    stream.on("data", onData);
-    stream.on("error", () => {});
+/** The lines read from a control socket, handed to every handler in order. */
+export interface LineEvents {
+  /** Called with each complete line, without `\n`. */
+  readonly handlers: ((line: string) => void)[];
+  /** Resolves when `line` arrives; never rejects. */
+  waitFor(line: string): Promise<void>;
+}
+
+/** Reads `stream` line by line; errors end the stream quietly (EOF is handled by the caller). */
+export function lineEvents(stream: Socket): LineEvents {
+  const handlers: ((line: string) => void)[] = [];
+  const splitter = new LineSplitter();
+  stream.on("data", (chunk: Buffer | string) => {
+    for (const line of splitter.push(chunk.toString())) {
+      for (const handler of [...handlers]) handler(line);
+    }
   });
+  stream.on("error", () => {});
+  return {
+    handlers,
+    waitFor: (wanted) =>
+      new Promise((resolve) => {
+        const handler = (line: string) => {
+          if (line !== wanted) return;
+          handlers.splice(handlers.indexOf(handler), 1);
+          resolve();
+        };
+        handlers.push(handler);
+      }),
+  };
 }

@@ -62,6 +62,10 @@ export interface SpawnedChild {
    * but keep the control socket open until exit (the child sees EOF then).
    */
   release(): void;
+  /** Writes one line (without `\n`) to the child on the control socket; ignored once it is gone. */
+  send(line: string): void;
+  /** Calls `handler` with every line the child writes on the control socket, `ready` included. */
+  onLine(handler: (line: string) => void): void;
 }
 
 /** The child's end of the control socket. */
@@ -70,6 +74,18 @@ export interface ParentLink {
   signalReady(): Promise<void>;
   /** Resolves when the parent process is gone (EOF on the control socket). */
   readonly gone: Promise<void>;
+  /** Writes one line (without `\n`) to the parent; resolves once written (or the parent is gone). */
+  send(line: string): Promise<void>;
+  /** Calls `handler` with every line the parent writes (a supervisor's `drain`, `stop`, ...). */
+  onLine(handler: (line: string) => void): void;
+}
+
+/** What a listening socket fd turned out to be bound to. */
+export interface SocketName {
+  /** `tcp4`/`tcp6` for IP sockets (by family), `unix` for unix sockets. */
+  network: Network;
+  /** Go-style address: `127.0.0.1:8080`, `[::]:8080`, or the socket path. */
+  address: string;
 }
 
 /** What an fd turned out to be. */
@@ -104,6 +120,11 @@ export interface Backend {
   fdType(fd: number): FdType;
   /** Closes a raw fd. */
   closeFd(fd: number): void;
+  /**
+   * What the listening socket `fd` is bound to; `undefined` if `fd` is not a
+   * listening TCP or unix socket. Used for sockets passed by systemd.
+   */
+  socketName(fd: number): SocketName | undefined;
 
   /** Starts the next generation. */
   spawn(request: SpawnRequest): SpawnedChild;

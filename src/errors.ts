@@ -24,7 +24,13 @@ export type ErrorCode =
   | "ERR_ALREADY_CREATED"
   | "ERR_UNSUPPORTED"
   | "ERR_PERMISSION"
-  | "ERR_SYSCALL";
+  | "ERR_SYSCALL"
+  | "ERR_LISTENER_NOT_HELD"
+  | "ERR_LISTEN_FDS"
+  | "ERR_TOO_MANY_DRAINING"
+  | "ERR_CRASH_LOOP"
+  | "ERR_USAGE"
+  | "ERR_CONTROL";
 
 /** Marks tableflip's errors, so that copies of the library loaded twice (ESM and CJS) agree. */
 const BRAND: unique symbol = Symbol.for("tableflip.error") as never;

@@ -13,7 +13,7 @@ import {
   type FdEntry,
   type ListenerEntry,
 } from "./protocol.ts";
-import type { ListenSpec } from "./address.ts";
+import { type ListenSpec, parseAddress } from "./address.ts";
 import { InheritedFdError, TableflipError } from "./errors.ts";
 
 /** A registered fd that will be passed to the next generation. */
@@ -51,16 +51,19 @@ export class FdRegistry {
   }
 
   /**
-   * Claims the inherited listener for `spec`. A TCP port 0 matches the first
-   * unclaimed inherited listener of the same network and host.
+   * Claims the inherited listener for `spec`: the one registered under the
+   * same network and address; else, for TCP, the first one on the same port
+   * (any port for port 0) whose host is the same or where either side is a
+   * wildcard (`:8080` finds `127.0.0.1:8080`, `0.0.0.0:8080` or
+   * `[::]:8080`), and whose network is compatible (`tcp` finds `tcp4` and
+   * `tcp6`). The loose match lets an application adopt what a supervisor or
+   * systemd bound, whatever spelling each used.
    */
   claimListener(spec: ListenSpec, address: string): ListenerEntry | undefined {
     let entry = this.#inherited.get(entryKey({ kind: "listener", network: spec.network, address }));
-    if (!entry && spec.network !== "unix" && spec.port === 0) {
-      const prefix = address.slice(0, address.lastIndexOf(":") + 1);
+    if (!entry && spec.network !== "unix") {
       entry = [...this.#inherited.values()].find((e) =>
-        e.kind === "listener" && e.network === spec.network &&
-        e.address.startsWith(prefix) && /^\d+$/.test(e.address.slice(prefix.length))
+        e.kind === "listener" && e.network !== "unix" && looselyMatches(spec, e)
       );
     }
     if (!entry || entry.kind !== "listener") return undefined;
@@ -124,6 +127,11 @@ export class FdRegistry {
     return out;
   }
 
+  /** The inherited listeners nobody claimed yet (for error messages). */
+  unclaimedListeners(): ListenerEntry[] {
+    return [...this.#inherited.values()].filter((e): e is ListenerEntry => e.kind === "listener");
+  }
+
   /** Closes every inherited fd nobody claimed; returns the entries closed. */
   closeUnclaimed(): FdEntry[] {
     const closed = [...this.#inherited.values()];
@@ -131,4 +139,20 @@ export class FdRegistry {
     this.#inherited.clear();
     return closed;
   }
+}
+
+const WILDCARDS = new Set(["", "0.0.0.0", "::"]);
+
+/** Whether an inherited TCP listener can serve a request for `spec` (see `claimListener`). */
+function looselyMatches(spec: ListenSpec & { host: string; port: number }, e: ListenerEntry) {
+  let parsed: ListenSpec;
+  try {
+    parsed = parseAddress(e.network, e.address);
+  } catch {
+    return false;
+  }
+  if (parsed.network === "unix") return false;
+  if (spec.network !== "tcp" && e.network !== "tcp" && spec.network !== e.network) return false;
+  if (spec.port !== 0 && spec.port !== parsed.port) return false;
+  return spec.host === parsed.host || WILDCARDS.has(spec.host) || WILDCARDS.has(parsed.host);
 }

@@ -16,6 +16,23 @@ export const PROTOCOL_VERSION = 1;
 /** The line a child writes on the control socket once it is ready. */
 export const READY_LINE = "ready\n";
 
+/**
+ * Lines on the control socket besides {@link READY_LINE}, without their
+ * `\n`. A parent that is a plain previous generation writes none of them; a
+ * supervisor (`tableflip run`) uses them to steer the generations it runs.
+ */
+export const LINES = {
+  /** Child to supervisor: please start an upgrade (the child got SIGHUP or called `upgrade()`). */
+  upgrade: "upgrade",
+  /** Supervisor to child: a newer generation is ready; settle `exit`, drain and exit. */
+  drain: "drain",
+  /** Supervisor to child, prefix: the upgrade it asked for failed; JSON `{code, message}` follows. */
+  failed: "failed ",
+} as const;
+
+/** Longest control line accepted; longer input is dropped. */
+export const MAX_LINE_LENGTH = 4096;
+
 /** Largest manifest accepted, in bytes of JSON text. */
 export const MAX_MANIFEST_LENGTH = 64 * 1024;
 
@@ -27,6 +44,8 @@ export interface ListenerEntry {
   network: Network;
   /** The address it is registered under (a TCP port 0 is stored as the real port). */
   address: string;
+  /** A name given by whoever bound it (systemd's `FileDescriptorName=`), if any. */
+  name?: string;
 }
 
 /** Any other fd passed under a name. */
@@ -55,6 +74,20 @@ export interface Manifest {
   control: number;
   /** The inherited fds. */
   fds: FdEntry[];
+  /**
+   * Set when the parent is a supervisor (`tableflip run`) rather than the
+   * previous generation: it keeps the sockets and steers this process with
+   * {@link LINES} on the control socket.
+   */
+  supervisor?: SupervisorInfo;
+}
+
+/** What a supervisor tells each generation it starts. */
+export interface SupervisorInfo {
+  /** This process's worker slot, 0-based (0 when the supervisor runs one process per generation). */
+  worker: number;
+  /** How many workers each generation has. */
+  workers: number;
 }
 
 /** Serialises a manifest for the environment. */
@@ -110,7 +143,35 @@ export function decodeManifest(text: string): Manifest {
     seenKeys.add(key);
     return entry;
   });
-  return { v: PROTOCOL_VERSION, parentPid, generation, control, fds };
+  const manifest: Manifest = { v: PROTOCOL_VERSION, parentPid, generation, control, fds };
+  if (raw.supervisor !== undefined) manifest.supervisor = decodeSupervisor(raw.supervisor);
+  return manifest;
+}
+
+function decodeSupervisor(raw: unknown): SupervisorInfo {
+  if (!isRecord(raw)) throw new ManifestError("supervisor: expected an object");
+  const workers = integer(raw.workers, "supervisor.workers", 1);
+  const worker = integer(raw.worker, "supervisor.worker", 0);
+  if (worker >= workers) {
+    throw new ManifestError(`supervisor.worker: ${worker} is not below workers (${workers})`);
+  }
+  return { worker, workers };
+}
+
+/**
+ * Splits a byte stream into lines. Lines longer than
+ * {@link MAX_LINE_LENGTH} are dropped rather than buffered without bound.
+ */
+export class LineSplitter {
+  #pending = "";
+
+  /** Feeds a chunk; returns the complete lines it finished, without `\n`. */
+  push(chunk: string): string[] {
+    const parts = (this.#pending + chunk).split("\n");
+    this.#pending = parts.pop() ?? "";
+    if (this.#pending.length > MAX_LINE_LENGTH) this.#pending = "";
+    return parts.filter((line) => line.length <= MAX_LINE_LENGTH);
+  }
 }
 
 /** A human-readable name for an entry, for errors and events. */
@@ -129,12 +190,14 @@ function decodeEntry(item: unknown, where: string): FdEntry {
         `${where}.network: ${JSON.stringify(item.network)} is not one of ${NETWORKS.join(", ")}`,
       );
     }
-    return {
+    const entry: ListenerEntry = {
       fd,
       kind: "listener",
       network: item.network as Network,
       address: nonEmpty(item.address, `${where}.address`),
     };
+    if (item.name !== undefined) entry.name = nonEmpty(item.name, `${where}.name`);
+    return entry;
   }
   if (item.kind === "file") {
     return { fd, kind: "file", name: nonEmpty(item.name, `${where}.name`) };

@@ -26,6 +26,8 @@ import {
 } from "./errors.ts";
 import type { EventHook, UpgradeEvent } from "./events.ts";
 import { FdRegistry } from "./fds.ts";
+import { readSocketActivation } from "./socket_activation.ts";
+import { listenToSupervisor, requestUpgrade } from "./supervised.ts";
 import { resolvePidFile, writePidFile } from "./pid_file.ts";
 import {
   decodeManifest,
@@ -33,6 +35,7 @@ import {
   type Manifest,
   MANIFEST_ENV,
   PROTOCOL_VERSION,
+  type SupervisorInfo,
 } from "./protocol.ts";
 
 /** Default for {@link UpgraderOptions.upgradeTimeout}: 60 s, as in Go's tableflip. */
@@ -116,6 +119,8 @@ export class Upgrader {
   #ready = false;
   #state: State = "running";
   #abortUpgrade: AbortController | undefined;
+  /** Under a supervisor: the upgrade this process asked for, until it answers. */
+  #pendingRequest: { resolve: () => void; reject: (error: TableflipError) => void } | undefined;
   readonly #exitController = new AbortController();
   readonly #exit: Promise<void>;
   #resolveExit!: () => void;
@@ -142,7 +147,9 @@ export class Upgrader {
 
     const text = backend.getEnv(MANIFEST_ENV);
     this.#manifest = text === undefined ? undefined : decodeManifest(text);
-    this.#fds = new FdRegistry(backend, this.#manifest?.fds ?? []);
+    const activated = this.#manifest ? undefined : readSocketActivation(backend);
+    this.#fds = new FdRegistry(backend, this.#manifest?.fds ?? activated ?? []);
+    if (activated) this.#fds.verifyInherited();
     if (this.#manifest) {
       this.#fds.verifyInherited();
       if (backend.fdType(this.#manifest.control) !== "socket") {
@@ -158,7 +165,10 @@ export class Upgrader {
       this.#parent.gone.then(() => {
         this.#parentGone = true;
         this.#emit({ type: "parent-gone", pid: parentPid });
+        // Without its supervisor nobody can upgrade or stop this process: drain and exit.
+        if (this.#manifest?.supervisor) this.stop();
       });
+      if (this.#manifest.supervisor) this.#superviseBy(this.#parent);
     }
     registry[ACTIVE] = () => this.#state !== "stopped";
   }
@@ -188,14 +198,25 @@ export class Upgrader {
     return this.#exitController.signal;
   }
 
-  /** True when this process was started by an upgrade. */
+  /** True when this process was started by an upgrade (or by a supervisor). */
   hasParent(): boolean {
     return this.#manifest !== undefined;
   }
 
-  /** Resolves when the parent generation has exited (at once if there is none). */
+  /**
+   * Set when a supervisor (`tableflip run`) started this process: which
+   * worker it is and how many each generation has. `undefined` otherwise.
+   */
+  get supervisor(): SupervisorInfo | undefined {
+    return this.#manifest?.supervisor;
+  }
+
+  /**
+   * Resolves when the parent generation has exited (at once if there is
+   * none, and under a supervisor, where no generation waits for another).
+   */
   waitForParent(signal?: AbortSignal): Promise<void> {
-    if (!this.#parent) return Promise.resolve();
+    if (!this.#parent || this.supervisor) return Promise.resolve();
     return abortable(this.#parent.gone, signal);
   }
 
@@ -210,6 +231,7 @@ export class Upgrader {
     if (existing) return existing;
     const spec = parseAddress(checkNetwork(network), address);
     this.#checkOpen();
+    if (this.supervisor) throw this.#notHeld(network, address);
     let listener: Listener;
     try {
       listener = await this.#backend.listen(spec, handler);
@@ -362,7 +384,52 @@ export class Upgrader {
     if (this.#state === "upgrading") throw new UpgradeInProgressError();
     this.#checkOpen();
     if (!this.#ready) throw new NotReadyError();
-    if (this.#manifest && !this.#parentGone) throw new ParentAliveError(this.#manifest.parentPid);
+    if (this.#manifest && !this.supervisor && !this.#parentGone) {
+      throw new ParentAliveError(this.#manifest.parentPid);
+    }
+  }
+
+  /**
+   * Under a supervisor: its `drain` settles {@link exit} (or answers this
+   * process's own request), its `failed` rejects that request, and SIGTERM
+   * or SIGINT (which the supervisor passes on) stop this process gracefully.
+   */
+  #superviseBy(parent: ParentLink): void {
+    listenToSupervisor(parent, {
+      drain: () => {
+        if (this.#pendingRequest) return this.#pendingRequest.resolve();
+        if (this.#state === "stopped" || this.#state === "upgraded") return;
+        this.#state = "upgraded";
+        this.#finish("upgraded");
+      },
+      failed: (error) => this.#pendingRequest?.reject(error),
+    });
+    for (const signal of ["SIGTERM", "SIGINT"]) this.#backend.onSignal(signal, () => this.stop());
+  }
+
+  /** Asks the supervisor for the upgrade and waits for its answer (see {@link upgrade}). */
+  async #askSupervisor(parent: ParentLink, signal: AbortSignal): Promise<void> {
+    const answer = new Promise<void>((resolve, reject) => {
+      this.#pendingRequest = { resolve, reject };
+    });
+    try {
+      await requestUpgrade(parent);
+      await abortable(answer, signal);
+    } finally {
+      this.#pendingRequest = undefined;
+    }
+  }
+
+  #notHeld(network: Network, address: string): TableflipError {
+    const held = this.#fds.unclaimedListeners().map((e) => `${e.network} ${e.address}`);
+    return new TableflipError(
+      "ERR_LISTENER_NOT_HELD",
+      `the supervisor holds no ${network} listener for ${JSON.stringify(address)} ` +
+        `(unclaimed: ${held.length ? held.join(", ") : "none"}). Under tableflip run, ` +
+        `every listener comes from the supervisor, so the next generation can have it too: ` +
+        `add --listen ${network}:${address} to the tableflip run command (or a socket to the ` +
+        `systemd .socket unit)`,
+    );
   }
 
   #checkOpen(): void {
@@ -371,6 +438,7 @@ export class Upgrader {
   }
 
   async #runUpgrade(signal: AbortSignal): Promise<void> {
+    if (this.supervisor && this.#parent) return await this.#askSupervisor(this.#parent, signal);
     const generation = this.generation + 1;
     this.#emit({ type: "upgrade-started", generation });
     const passed = this.#fds.passable();

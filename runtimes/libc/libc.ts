@@ -406,7 +406,7 @@ export function decodeSockaddr(bytes: Uint8Array): SocketAddress {
 }
 
 /** `::`-compresses the longest run of zero groups, as Node prints IPv6 addresses. */
-function compressIPv6(groups: string[]): string {
+export function compressIPv6(groups: string[]): string {
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8;) {
