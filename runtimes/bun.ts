@@ -22,6 +22,9 @@ import { LineSplitter, READY_LINE } from "../src/protocol.ts";
 import { libc } from "./libc/bun.ts";
 import { ListenerFds } from "./listener_fds.ts";
 import { NodeBackend } from "./node.ts";
+import { holdWithLibc } from "./libc/hold.ts";
+import type { HeldSocket } from "./node_hold.ts";
+import type { ListenSpec as HoldSpec } from "../src/address.ts";
 
 /** The slice of the `Bun` global this file uses (declared here so `tsc` needs no Bun types). */
 interface BunGlobal {
@@ -88,6 +91,18 @@ export class BunBackend extends NodeBackend {
   override fdOf(listener: Listener): number | undefined {
     return super.fdOf(listener) ?? this.#fds.find(listener);
   }
+
+  /** A listening socket bound through libc, which no event loop polls. */
+  override holdListener(spec: HoldSpec): Promise<HeldSocket> {
+    return Promise.resolve(holdWithLibc(libc, spec));
+  }
+
+  /** Orphans are collected through libc's `waitid`/`waitpid`. */
+  override reapOrphans(isOwn: (pid: number) => boolean): number[] {
+    return libc.reapOrphans(isOwn);
+  }
+
+  override readonly canReapOrphans: boolean = true;
 
   override connectParent(fd: number): ParentLink {
     let gone = false;

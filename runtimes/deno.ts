@@ -42,6 +42,8 @@ import { PermissionError, SyscallError, TableflipError } from "../src/errors.ts"
 import { libc } from "./libc/deno.ts";
 import { ListenerFds } from "./listener_fds.ts";
 import { NodeBackend } from "./node.ts";
+import { holdWithLibc } from "./libc/hold.ts";
+import type { HeldSocket } from "./node_hold.ts";
 
 /** The slice of the `Deno` namespace this file uses. */
 interface DenoGlobal {
@@ -169,6 +171,18 @@ export class DenoBackend extends NodeBackend {
       if (otherTarget === target) libc.nullify(other);
     }
   }
+
+  /** A listening socket bound through libc, which no event loop polls. */
+  override holdListener(spec: ListenSpec): Promise<HeldSocket> {
+    return Promise.resolve(holdWithLibc(libc, spec));
+  }
+
+  /** Orphans are collected through libc's `waitid`/`waitpid`. */
+  override reapOrphans(isOwn: (pid: number) => boolean): number[] {
+    return libc.reapOrphans(isOwn);
+  }
+
+  override readonly canReapOrphans: boolean = true;
 
   /** `getsockname` through libc (Deno's `node:fs` needs `--allow-read` for `/proc`). */
   override socketName(fd: number): SocketName | undefined {

@@ -25,6 +25,7 @@ import type {
 import type { ListenSpec, Network } from "../src/address.ts";
 import { LineSplitter, READY_LINE } from "../src/protocol.ts";
 import { procSocketName } from "./proc_net.ts";
+import { type HeldSocket, holdWithBinder } from "./node_hold.ts";
 
 /** Backend for Node.js (and the base of the Bun and Deno backends). */
 export class NodeBackend implements Backend {
@@ -189,6 +190,25 @@ export class NodeBackend implements Backend {
 
   socketName(fd: number): SocketName | undefined {
     return procSocketName(fd);
+  }
+
+  /**
+   * A listening socket this process holds without accepting on it (for a
+   * supervisor): bound by a short-lived binder process (`node_hold.ts`).
+   */
+  holdListener(spec: ListenSpec): Promise<HeldSocket> {
+    return holdWithBinder(spec);
+  }
+
+  /**
+   * Whether {@link reapOrphans} can collect children this process did not
+   * spawn. Node has no `waitpid` for foreign pids: false.
+   */
+  readonly canReapOrphans: boolean = false;
+
+  /** Reaps exited orphans (PID 1 duty); Node cannot, so none. Returns the pids reaped. */
+  reapOrphans(_isOwn: (pid: number) => boolean): number[] {
+    return [];
   }
 
   connectParent(fd: number): ParentLink {

@@ -28,6 +28,8 @@ export interface RawLibc {
   socket(domain: number, type: number, protocol: number): number;
   bind(fd: number, addr: Uint8Array, len: number): number;
   listen(fd: number, backlog: number): number;
+  waitid(idtype: number, id: number, info: Uint8Array, options: number): number;
+  waitpid(pid: number, status: Uint8Array, options: number): number;
   /** The calling thread's `errno`, read right after a failed call. */
   errno(): number;
 }
@@ -69,6 +71,15 @@ export const IPPROTO_TCP = 6;
 export const TCP_DEFER_ACCEPT = 9;
 
 const SO_TYPE = 3;
+const SO_REUSEADDR = 2;
+const IPPROTO_IPV6 = 41;
+const IPV6_V6ONLY = 26;
+/** `waitid` arguments and the offset of `si_pid` in `siginfo_t` (Linux, 64-bit). */
+const P_ALL = 0;
+const WNOHANG = 1;
+const WEXITED = 4;
+const WNOWAIT = 0x01000000;
+const SIGINFO_PID_OFFSET = 16;
 const SO_ACCEPTCONN = 30;
 const SO_DOMAIN = 39;
 const EINTR = 4;
@@ -350,23 +361,61 @@ export class Libc {
    * non-blocking and close-on-exec, that no runtime knows about. Returns its fd.
    */
   listenLoopback(backlog = 1): number {
+    return this.listenOn({ family: "IPv4", address: "127.0.0.1", port: 0 }, backlog);
+  }
+
+  /**
+   * A new listening socket bound to `address` (TCP with `SO_REUSEADDR`, and
+   * `IPV6_V6ONLY` when `v6Only`; or a unix socket path), non-blocking and
+   * close-on-exec, that no runtime polls: nothing accepts on it until it is
+   * passed to a process that does. Returns its fd.
+   */
+  listenOn(address: BindAddress, backlog = 511, v6Only = false): number {
+    const domain = address.family === "IPv4"
+      ? AF_INET
+      : address.family === "IPv6"
+      ? AF_INET6
+      : AF_UNIX;
     const fd = this.#check(
       "socket",
-      "AF_INET, SOCK_STREAM",
-      this.#raw.socket(AF_INET, SOCK_STREAM | O_NONBLOCK | O_CLOEXEC, 0),
+      `${domain}, SOCK_STREAM`,
+      this.#raw.socket(domain, SOCK_STREAM | O_NONBLOCK | O_CLOEXEC, 0),
     );
+    const where = address.family === "unix" ? address.path : `${address.address}:${address.port}`;
     try {
-      // struct sockaddr_in { u16 family; u16 port (BE); u8 addr[4]; u8 zero[8]; }
-      const addr = new Uint8Array(16);
-      new DataView(addr.buffer).setUint16(0, AF_INET, true);
-      addr.set([127, 0, 0, 1], 4);
-      this.#check("bind", `${fd}, 127.0.0.1:0`, this.#raw.bind(fd, addr, addr.length));
+      if (address.family !== "unix") this.setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+      if (address.family === "IPv6") this.setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, +v6Only);
+      const addr = encodeSockaddr(address);
+      this.#check("bind", `${fd}, ${where}`, this.#raw.bind(fd, addr, addr.length));
       this.#check("listen", `${fd}, ${backlog}`, this.#raw.listen(fd, backlog));
     } catch (error) {
       this.#raw.close(fd);
       throw error;
     }
     return fd;
+  }
+
+  /**
+   * Reaps exited children that `isOwn` does not claim (orphans reparented to
+   * this process as PID 1 or a subreaper), without touching the exit status
+   * of the runtime's own children: each zombie is looked at first
+   * (`waitid(P_ALL, WNOWAIT)`), and only a stranger is collected
+   * (`waitpid(pid)`). Returns the pids reaped.
+   */
+  reapOrphans(isOwn: (pid: number) => boolean): number[] {
+    const reaped: number[] = [];
+    const info = new Uint8Array(128);
+    const status = new Uint8Array(4);
+    for (;;) {
+      info.fill(0);
+      if (this.#raw.waitid(P_ALL, 0, info, WEXITED | WNOHANG | WNOWAIT) < 0) break;
+      const pid = new DataView(info.buffer).getInt32(SIGINFO_PID_OFFSET, true);
+      // No zombie, or one the runtime will collect itself: stop for now.
+      if (pid <= 0 || isOwn(pid)) break;
+      if (this.#raw.waitpid(pid, status, WNOHANG) !== pid) break;
+      reaped.push(pid);
+    }
+    return reaped;
   }
 
   #intOption(fd: number, name: number): number | undefined {
@@ -381,6 +430,49 @@ export class Libc {
     if (result < 0) throw new SyscallError(syscall, this.#raw.errno(), detail);
     return result;
   }
+}
+
+/** An address to bind: an IP address and port, or a unix socket path. */
+export type BindAddress =
+  | { family: "IPv4" | "IPv6"; address: string; port: number }
+  | { family: "unix"; path: string };
+
+/** Encodes a `struct sockaddr_in`, `sockaddr_in6` or `sockaddr_un` (port in network order). */
+export function encodeSockaddr(address: BindAddress): Uint8Array {
+  if (address.family === "unix") {
+    const path = new TextEncoder().encode(address.path);
+    if (path.length > 107) {
+      throw new SyscallError("bind", 36, /* ENAMETOOLONG */ `unix path ${address.path}`);
+    }
+    const out = new Uint8Array(2 + path.length + 1);
+    new DataView(out.buffer).setUint16(0, AF_UNIX, true);
+    out.set(path, 2);
+    return out;
+  }
+  const v4 = address.family === "IPv4";
+  const out = new Uint8Array(v4 ? 16 : 28);
+  const view = new DataView(out.buffer);
+  view.setUint16(0, v4 ? AF_INET : AF_INET6, true);
+  view.setUint16(2, address.port);
+  if (v4) out.set(address.address.split(".").map(Number), 4);
+  else expandIPv6(address.address).forEach((g, i) => view.setUint16(8 + 2 * i, g));
+  return out;
+}
+
+/** The eight 16-bit groups of an IPv6 address (`::` expanded; a dotted IPv4 tail allowed). */
+function expandIPv6(text: string): number[] {
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number);
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${
+      ((c << 8) | d).toString(16)
+    }`;
+  }
+  const [head, tail] = text.includes("::") ? text.split("::") : [text, undefined];
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const zeros = tail === undefined ? [] : Array(8 - left.length - right.length).fill("0");
+  return [...left, ...zeros, ...right].map((g) => parseInt(g, 16));
 }
 
 /** Decodes a `struct sockaddr` (`sa_family` in host order, little-endian here; port in network order). */
@@ -487,6 +579,8 @@ export const SYMBOLS = {
   socket: { args: ["i32", "i32", "i32"], returns: "i32" },
   bind: { args: ["i32", "buffer", "u32"], returns: "i32" },
   listen: { args: ["i32", "i32"], returns: "i32" },
+  waitid: { args: ["i32", "i32", "buffer", "i32"], returns: "i32" },
+  waitpid: { args: ["i32", "buffer", "i32"], returns: "i32" },
   __errno_location: { args: [], returns: "pointer" },
 } as const;
 
@@ -520,6 +614,8 @@ export function bindRaw(
     socket: (domain, type, protocol) => int(lib.socket(domain, type, protocol)),
     bind: (fd, addr, len) => int(lib.bind(fd, addr, len)),
     listen: (fd, backlog) => int(lib.listen(fd, backlog)),
+    waitid: (idtype, id, info, options) => int(lib.waitid(idtype, id, info, options)),
+    waitpid: (pid, status, options) => int(lib.waitpid(pid, status, options)),
     errno: () => errno(lib.__errno_location()),
   };
 }
