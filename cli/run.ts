@@ -96,8 +96,8 @@ export async function run(argv: string[], notifier?: SupervisorNotifier): Promis
   if (rest.length === 0) throw usageError("missing the command to run after --", "run");
   const duration = (name: string, fallback: number) =>
     options[name] === undefined ? fallback : parseDuration(options[name] as string, name, "run");
-  const count = (name: string, fallback: number) =>
-    options[name] === undefined ? fallback : parseCount(options[name] as string, name, "run");
+  const count = (name: string, fallback: number, min = 1) =>
+    options[name] === undefined ? fallback : parseCount(options[name] as string, name, "run", min);
   const listen = ((options.listen as string[] | undefined) ?? []).map(parseListen);
   const log = (message: string) => process.stderr.write(`tableflip[${process.pid}]: ${message}\n`);
   const supervisor = new Supervisor({
@@ -109,7 +109,7 @@ export async function run(argv: string[], notifier?: SupervisorNotifier): Promis
     maxDraining: count("max-draining", 4),
     backoff: {
       ...DEFAULT_BACKOFF,
-      maxRestarts: count("max-restarts", DEFAULT_BACKOFF.maxRestarts),
+      maxRestarts: count("max-restarts", DEFAULT_BACKOFF.maxRestarts, 0),
       window: duration("restart-window", DEFAULT_BACKOFF.window),
     },
     cwd: process.cwd(),

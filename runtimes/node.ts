@@ -171,8 +171,11 @@ export class NodeBackend implements Backend {
       ready: lines ? lines.waitFor(READY_LINE.trimEnd()) : new Promise(() => {}),
       exited,
       kill: (signal) => {
+        // process.kill, not child.kill: Deno's child.kill() makes the exit event report the
+        // signal even when the child handled it and exited with a code of its own.
+        if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
         try {
-          child.kill(signal as NodeJS.Signals);
+          process.kill(child.pid, signal as NodeJS.Signals);
         } catch {
           // Already gone.
         }

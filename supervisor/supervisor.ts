@@ -332,7 +332,7 @@ export class Supervisor {
     this.#log(`generation ${gen.number} (pid ${gen.pid}) is ready and serving`);
   }
 
-  #currentDied(gen: Generation, status: ExitStatus): void {
+  #currentDied(_gen: Generation, status: ExitStatus): void {
     this.#current = undefined;
     this.#lastExit = status;
     if (this.#stopping) return;
