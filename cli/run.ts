@@ -135,7 +135,7 @@ export async function run(argv: string[], notifier?: SupervisorNotifier): Promis
   try {
     await supervisor.start();
   } catch (error) {
-    await supervisor.stop("SIGTERM");
+    await supervisor.close(1);
     throw error;
   }
   return await supervisor.done;

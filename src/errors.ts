@@ -245,8 +245,12 @@ const ERRNO_NAMES: Record<number, string> = {
   17: "EEXIST",
   22: "EINVAL",
   24: "EMFILE",
+  36: "ENAMETOOLONG",
   88: "ENOTSOCK",
   95: "EOPNOTSUPP",
+  98: "EADDRINUSE",
+  99: "EADDRNOTAVAIL",
+  111: "ECONNREFUSED",
 };
 
 /** `EBADF (errno 9)`-style name of an errno value (Linux numbering). */

@@ -21,7 +21,7 @@ const MAX_LISTEN_FDS = 1024;
 
 /**
  * Reads the socket-activation variables. Returns `undefined` when they are
- * absent or meant for another process (`LISTEN_PID` is not this pid);
+ * absent or meant for another process (`LISTEN_PID` is not this pid, or unset);
  * otherwise one entry per fd: a listener named by its bound address, or a
  * file entry (by its name, or `fd<N>`) for anything that is not a listening
  * socket. Throws a typed `ERR_LISTEN_FDS` error for malformed values and an
@@ -32,15 +32,12 @@ const MAX_LISTEN_FDS = 1024;
 export function readSocketActivation(backend: Backend): FdEntry[] | undefined {
   const count = backend.getEnv("LISTEN_FDS");
   const pid = backend.getEnv("LISTEN_PID");
-  if (count === undefined) return undefined;
-  if (pid !== undefined && pid !== String(backend.pid())) return undefined;
+  // As systemd's sd_listen_fds(): without LISTEN_PID naming this process, they are not ours.
+  if (count === undefined || pid !== String(backend.pid())) return undefined;
   const names = backend.getEnv("LISTEN_FDNAMES");
   for (const name of ACTIVATION_ENV) backend.deleteEnv(name);
   if (!/^\d+$/.test(count) || Number(count) > MAX_LISTEN_FDS) {
     throw activationError(`LISTEN_FDS=${JSON.stringify(count)} is not a number of fds`);
-  }
-  if (pid !== undefined && !/^\d+$/.test(pid)) {
-    throw activationError(`LISTEN_PID=${JSON.stringify(pid)} is not a pid`);
   }
   const n = Number(count);
   const fdNames = names === undefined ? [] : names.split(":");

@@ -200,6 +200,15 @@ export class Supervisor {
     return code;
   }
 
+  /**
+   * Ends a supervisor that could not start (no generation runs): undoes
+   * what {@link start} did and resolves {@link done} with `code`.
+   */
+  async close(code: number): Promise<void> {
+    this.#stopping = true;
+    await this.#giveUp(code);
+  }
+
   /** What the supervisor runs now, for `tableflip status`. */
   status(): StatusReport {
     const now = Date.now();
@@ -357,12 +366,12 @@ export class Supervisor {
     this.#restartTimer = setTimeout(() => void this.#launch(), delay);
   }
 
-  async #giveUp(): Promise<void> {
+  async #giveUp(code = 1): Promise<void> {
     this.#stopping = true;
     const all = [...this.#all];
     for (const gen of all) gen.stop("SIGTERM", this.#options.drainTimeout);
     await Promise.all(all.map((gen) => gen.exited));
-    await this.#finish(1);
+    await this.#finish(code);
   }
 
   /** On PID 1 duty, collects orphans the runtime does not know. */

@@ -75,9 +75,9 @@ export async function waitForStderr(f: Fixture, pattern: RegExp, limit = 20_000)
 /** Runs the CLI to its end: exit code and output. */
 export function runCli(
   args: string[],
-  options: { prefix?: string[]; env?: Record<string, string> } = {},
+  options: { prefix?: string[]; env?: Record<string, string>; runtime?: string } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const argv = [...(options.prefix ?? []), ...cliArgv(args)];
+  const argv = [...(options.prefix ?? []), ...cliArgv(args, options.runtime)];
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), {
       env: { ...process.env, ...options.env },

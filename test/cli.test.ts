@@ -1,0 +1,89 @@
+// The tableflip command line: help for every command, exit code 2 and a
+// message that names the mistake for bad input, and the control socket
+// closed to other users.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { RUNTIME } from "./_helpers.ts";
+import { runCli, startSupervisor } from "./_supervisor.ts";
+import { RUN_OPTIONS } from "../cli/run.ts";
+
+// The CLI's parsing is the same code on every runtime: once is enough.
+const only = RUNTIME === "node22" || RUNTIME === "bun" || RUNTIME === "deno";
+
+if (only) {
+  test("--help on every command, exit 0; run --help names every option", async () => {
+    const top = await runCli(["--help"]);
+    assert.is(top.code, 0);
+    for (const verb of ["run", "upgrade", "status"]) assert.match(top.stdout, verb);
+    for (const verb of ["run", "upgrade", "status"]) {
+      const help = await runCli([verb, "--help"]);
+      assert.is(help.code, 0, help.stderr);
+      assert.match(help.stdout, `Usage: tableflip ${verb}`);
+    }
+    const run = await runCli(["help", "run"]);
+    for (const name of Object.keys(RUN_OPTIONS)) assert.match(run.stdout, `--${name}`);
+  });
+
+  for (
+    const [args, message] of [
+      [[], /Usage: tableflip <command>/],
+      [["frobnicate"], /unknown command "frobnicate"/],
+      [["run"], /missing the command to run after --/],
+      [["run", "--bogus", "--", "true"], /unknown option --bogus \(see: tableflip run --help\)/],
+      [
+        ["run", "--drain-timeout", "soon", "--", "true"],
+        /--drain-timeout "soon": expected a duration/,
+      ],
+      [
+        ["run", "--max-draining", "-1", "--", "true"],
+        /--max-draining "-1": expected a whole number >= 1/,
+      ],
+      [["run", "--listen", "udp:1.2.3.4:5", "--", "true"], /unknown network "udp"/],
+      [["run", "--listen", "tcp:localhost", "--", "true"], /missing port/],
+      [["run", "--no-control=yes", "--", "true"], /--no-control takes no value/],
+      [["upgrade"], /name the supervisor with --pid, --pid-file or --control/],
+      [["upgrade", "--pid", "abc"], /--pid "abc": expected a process id/],
+      [["status", "--pid-file", "/nonexistent/x.pid"], /cannot read --pid-file/],
+    ] as const
+  ) {
+    test(`tableflip ${args.join(" ") || "(nothing)"}: exit 2, ${message}`, async () => {
+      const result = await runCli([...args]);
+      assert.is(result.code, 2, result.stdout + result.stderr);
+      assert.match(result.stdout + result.stderr, message);
+    });
+  }
+
+  test("a port already taken: a typed ERR_LISTEN naming the address, exit 1", async () => {
+    const sv = startSupervisor(["--listen", "tcp:127.0.0.1:0"], { listen: ["tcp 127.0.0.1:0"] });
+    try {
+      const port = await sv.f.port(1);
+      const second = await runCli(["run", "--listen", `tcp:127.0.0.1:${port}`, "--", "true"]);
+      assert.is(second.code, 1);
+      assert.match(second.stderr, new RegExp(`cannot listen on tcp 127.0.0.1:${port}.*EADDRINUSE`));
+    } finally {
+      await sv.f.killAll();
+    }
+  });
+
+  test("the control socket refuses another user; signals still work", async () => {
+    const sv = startSupervisor(["--listen", "tcp:127.0.0.1:0"], { listen: ["tcp 127.0.0.1:0"] });
+    try {
+      await sv.ready(1);
+      const mine = await runCli(["status", "--control", sv.control]);
+      assert.is(mine.code, 0, mine.stderr);
+      // The same client as user nobody: the 0700 directory stops it at connect().
+      const other = await runCli(["status", "--control", sv.control], {
+        prefix: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"],
+        runtime: "node22",
+      });
+      assert.is(other.code, 1, other.stdout + other.stderr);
+      assert.match(other.stderr, /cannot reach the supervisor's control socket.*EACCES/);
+      process.kill(sv.f.child.pid!, "SIGHUP");
+      await sv.ready(2);
+    } finally {
+      await sv.f.killAll();
+    }
+  });
+}
+
+test.run();
