@@ -107,7 +107,7 @@ export interface FakeBackendOptions {
 /** A fake process's backend. */
 export class FakeBackend implements Backend {
   /** `fake`. */
-  readonly name = "fake";
+  readonly name: string = "fake";
   /** What processes share (files, ports, pids). */
   readonly system: FakeSystem;
   /** Make the next call of a method fail: `faults.inject("createFile", error)`. */
@@ -118,6 +118,8 @@ export class FakeBackend implements Backend {
   readonly closedFds: number[] = [];
   /** Children spawned, in order. */
   readonly children: FakeChild[] = [];
+  /** Listeners handed out by `listen` and `adopt`, in order (closed ones included). */
+  readonly listeners: Listener[] = [];
   readonly #pid: number;
   readonly #cwd: string;
   readonly #env: Map<string, string>;
@@ -259,6 +261,7 @@ export class FakeBackend implements Backend {
     const entry = this.#fds.get(fd);
     if (entry?.kind !== "listener") throw new Error(`fd ${fd} is not a listening socket`);
     const listener = new FakeListener(entry.socket);
+    this.listeners.push(listener);
     this.#listenerFds.set(listener, fd);
     listener.once("close", () => this.#release(fd));
     return listener;
@@ -397,6 +400,7 @@ export class FakeBackend implements Backend {
   #track(listener: Listener, entry: FakeFd): Listener {
     const fd = this.#freeFd();
     this.#place(fd, entry);
+    this.listeners.push(listener);
     this.#listenerFds.set(listener, fd);
     listener.once("close", () => this.#release(fd));
     return listener;
