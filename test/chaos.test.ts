@@ -26,6 +26,7 @@ import {
   ROOT,
   RUNTIME,
   startChaos,
+  startFixture,
   tempDir,
   WAIT_LIMIT,
   waitForExit,
@@ -235,29 +236,28 @@ test("SIGHUP storm (10 signals in 100 ms): one upgrade at a time, the rest ERR_U
 
 // --- grandchildren -----------------------------------------------------------
 
-/** The inode of the socket listening on 127.0.0.1:port (from /proc/net/tcp). */
-function listeningInode(port: number): string {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
-  for (const row of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
-    const cols = row.trim().split(/\s+/);
-    if (cols[1]?.endsWith(`:${hexPort}`) && cols[3] === "0A") return cols[9];
-  }
-  throw new Error(`no LISTEN row for port ${port} in /proc/net/tcp`);
-}
-
-test("a grandchild spawned by the upgraded server does not hold the listening socket", async () => {
-  const f = startChaos({ gens: { 1: { grandchild: true } } });
+test("a grandchild spawned right after ready() holds no fd of the protocol: listeners, files, control", async () => {
+  const dir = tempDir();
+  const f = startFixture("server.ts", {
+    FIXTURE: JSON.stringify({
+      listen: ["tcp 127.0.0.1:0", `unix ${join(dir, "app.sock")}`],
+      files: { audit: join(dir, "audit.log") },
+      gens: { 1: { grandchild: true } },
+    }),
+  });
   let grandchild = 0;
   try {
-    const port = await f.port();
     await f.waitFor({ event: "ready", generation: 0 });
     f.signal("SIGHUP");
     const line = await f.waitFor({ event: "grandchild", generation: 1 });
     grandchild = line.grandchild as number;
-    const socket = `socket:[${listeningInode(port)}]`;
-    assert.ok(fdTargets(line.pid).includes(socket), "the server itself holds the listener");
+    const targets = Object.values(line.targets as Record<string, string>);
+    // Two listeners, one file and the control socket, each a distinct open file.
+    assert.is(new Set(targets).size, 4, JSON.stringify(line.targets));
+    assert.is(targets.filter((t) => t.startsWith("socket:[")).length, 3);
     const held = fdTargets(grandchild);
-    assert.not.ok(held.includes(socket), `grandchild ${grandchild} fds: ${held.join(" ")}`);
+    const leaked = targets.filter((t) => held.includes(t));
+    assert.equal(leaked, [], `grandchild ${grandchild} fds: ${held.join(" ")}`);
   } finally {
     if (grandchild) {
       try {
