@@ -21,7 +21,34 @@
  *
  * @module
  */
-export { DEFAULT_UPGRADE_TIMEOUT, Upgrader } from "./src/upgrader.ts";
+import { Upgrader as CoreUpgrader, type UpgraderOptions } from "./src/upgrader.ts";
+import { defaultBackend } from "./src/backend.ts";
+import { createBackend } from "./runtimes/detect.ts";
+
+/**
+ * The {@link CoreUpgrader | Upgrader} of `src/upgrader.ts` with this entry
+ * point's default: without a `backend` option it uses the backend of the
+ * runtime it runs on (`createBackend()`, made once). The default is chosen
+ * here, when an Upgrader is created, and not by an import side effect, so a
+ * bundler that honours `sideEffects: false` keeps it.
+ *
+ * ```ts
+ * const upg = new Upgrader({ pidFile: "app.pid" });
+ * await upg.listen("tcp", ":8080", server);
+ * await upg.ready();
+ * await upg.exit; // a new generation took over: drain and exit
+ * ```
+ */
+export class Upgrader extends CoreUpgrader {
+  /**
+   * Reads and checks the inherited-fd manifest, if any (see the core
+   * constructor); `options.backend` defaults to this runtime's backend.
+   */
+  constructor(options: UpgraderOptions = {}) {
+    super({ ...options, backend: options.backend ?? defaultBackend(createBackend) });
+  }
+}
+export { DEFAULT_UPGRADE_TIMEOUT } from "./src/upgrader.ts";
 export type { UpgradeOptions, UpgraderOptions } from "./src/upgrader.ts";
 export type { EventHook, UpgradeEvent } from "./src/events.ts";
 export type { Network } from "./src/address.ts";

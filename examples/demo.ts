@@ -4,7 +4,7 @@
  *
  *   npm run demo                      # Node; or: npm run demo -- --runtime bun
  *   while true; do curl http://localhost:8080/version; sleep 0.1; done
- *   edit `version` below to "v0.0.1", save, then: kill -HUP "$(cat demo.pid)"
+ *   edit `version` below to "v0.0.2", save, then: kill -HUP "$(cat demo.pid)"
  *
  * With `--server native` (or DEMO_SERVER=native) on Bun or Deno, Bun.serve or
  * Deno.serve answers instead of node:http, on the same socket (see native.ts).

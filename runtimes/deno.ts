@@ -6,8 +6,10 @@
  *   `SO_ACCEPTCONN` and `getsockname` (`listener_fds.ts`).
  * - `node:fs` cannot `fstat`/`close` fds inherited from a non-Deno parent
  *   (EBADF): libc does.
- * - An adopted (or freshly bound) listener is not close-on-exec: it is set,
- *   so processes the application spawns do not inherit the listeners.
+ * - Inherited fds are not close-on-exec, and neither is an adopted (or
+ *   freshly bound) listener: it is set on every fd the manifest names
+ *   (listeners, files, the control socket) once the manifest is consumed,
+ *   and on every listener, so processes the application spawns inherit none.
  * - `node:child_process.spawn` clears `O_NONBLOCK` on the fds it passes,
  *   which are shared with this process's own listeners: it is restored at
  *   once. It also dies on an fd passed twice: a copy is passed instead.
@@ -33,10 +35,12 @@ import type {
   ConnectionHandler,
   FdType,
   Listener,
+  ParentLink,
   SocketName,
   SpawnedChild,
   SpawnRequest,
 } from "../src/backend.ts";
+import { decodeManifest, MANIFEST_ENV } from "../src/protocol.ts";
 import type { ListenSpec, Network } from "../src/address.ts";
 import { PermissionError, SyscallError, TableflipError } from "../src/errors.ts";
 import { libc } from "./libc/deno.ts";
@@ -70,6 +74,9 @@ const SCRIPT_SUBCOMMANDS = new Set(["run", "serve"]);
 
 const EBADF = 9;
 
+/** Longest a blocking accept() on a listener passed by Deno's spawn may wait, in µs. */
+const BLOCKED_ACCEPT_LIMIT_US = 50_000;
+
 /** Backend for Deno. */
 export class DenoBackend extends NodeBackend {
   override readonly name: string = "deno";
@@ -93,7 +100,13 @@ export class DenoBackend extends NodeBackend {
     }
   }
 
+  /**
+   * Removing the manifest is the moment this process takes the fds it names:
+   * each is made close-on-exec first, so a process the application spawns
+   * inherits none of them (Deno leaves inherited fds inheritable).
+   */
   override deleteEnv(name: string): void {
+    if (name === MANIFEST_ENV) this.#closeOnExecInherited();
     try {
       super.deleteEnv(name);
     } catch (error) {
@@ -200,6 +213,21 @@ export class DenoBackend extends NodeBackend {
     }
   }
 
+  /** The control socket, made close-on-exec (a grandchild must not keep the parent's EOF away). */
+  override connectParent(fd: number): ParentLink {
+    libc.setCloseOnExec(fd);
+    return super.connectParent(fd);
+  }
+
+  #closeOnExecInherited(): void {
+    const text = super.getEnv(MANIFEST_ENV);
+    if (text === undefined) return;
+    const manifest = decodeManifest(text);
+    for (const fd of [...manifest.fds.map((e) => e.fd), manifest.control]) {
+      if (libc.isOpen(fd)) libc.setCloseOnExec(fd);
+    }
+  }
+
   override fdType(fd: number): FdType {
     if (!libc.isOpen(fd)) return "closed";
     return libc.isSocket(fd) ? "socket" : "other";
@@ -233,6 +261,14 @@ export class DenoBackend extends NodeBackend {
       return copy;
     });
     const flags = fds.map((fd) => libc.getFlags(fd));
+    // Deno's spawn clears O_NONBLOCK on the passed fds until it is put back below, and
+    // with a Deno child that window reached other processes accepting on the same
+    // socket (a serving generation under a supervisor): they blocked in accept() until
+    // the next connection came, stalling their requests for seconds. A receive timeout
+    // on the listening socket bounds such a blocking accept; non-blocking ones never wait.
+    for (const fd of fds) {
+      if (libc.isListeningSocket(fd)) libc.setAcceptTimeout(fd, BLOCKED_ACCEPT_LIMIT_US);
+    }
     let child: SpawnedChild;
     try {
       child = super.spawn({ ...request, fds });

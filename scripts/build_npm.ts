@@ -127,10 +127,18 @@ function npmManifest(root: PackageJson, files: string[]): Record<string, unknown
         require: { types: "./cjs/native.d.ts", default: "./cjs/native.js" },
         default: { types: "./esm/native.d.ts", default: "./esm/native.js" },
       },
+      // The test kit and the fake backend: loads no runtime backend.
+      "./testing": {
+        import: { types: "./esm/testing.d.ts", default: "./esm/testing.js" },
+        require: { types: "./cjs/testing.d.ts", default: "./cjs/testing.js" },
+        default: { types: "./esm/testing.d.ts", default: "./esm/testing.js" },
+      },
       "./package.json": "./package.json",
     },
     // TypeScript's node10 resolution ignores `exports`; this maps the subpath for it.
-    typesVersions: { "*": { native: ["./cjs/native.d.ts"] } },
+    typesVersions: {
+      "*": { native: ["./cjs/native.d.ts"], testing: ["./cjs/testing.d.ts"] },
+    },
     sideEffects: false,
     engines: root.engines ?? { node: ">=20" },
     files,

@@ -65,7 +65,20 @@ async function checks() {
   const steps = [
     ["deno fmt", [deno, "fmt", "--check"]],
     ["deno lint", [deno, "lint"]],
-    ["deno check", [deno, "check", "mod.ts", "src", "runtimes", "examples", "test", "scripts"]],
+    ["deno check", [
+      deno,
+      "check",
+      "mod.ts",
+      "native.ts",
+      "testing.ts",
+      "src",
+      "runtimes",
+      "cli",
+      "supervisor",
+      "examples",
+      "test",
+      "scripts",
+    ]],
     ["tsc", [
       runtime("node20").exe,
       join(ROOT, "node_modules", "typescript", "bin", "tsc"),

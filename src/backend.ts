@@ -7,7 +7,7 @@
  */
 import type { Server } from "node:net";
 import type { ListenSpec, Network } from "./address.ts";
-import { createBackend } from "../runtimes/detect.ts";
+import { TableflipError } from "./errors.ts";
 
 /** A listening socket as the core sees it: a `node:net` server, on every runtime. */
 export type Listener = Server;
@@ -142,17 +142,34 @@ export interface Backend {
 let defaultFactory: (() => Backend) | undefined;
 let defaultInstance: Backend | undefined;
 
-/** Overrides how the default backend is made (default: from the detected runtime). */
-export function setDefaultBackend(factory: () => Backend): void {
+/**
+ * Overrides how the default backend is made, for every `Upgrader` created
+ * without a `backend` option from now on (`undefined` restores the entry
+ * point's choice).
+ */
+export function setDefaultBackend(factory: (() => Backend) | undefined): void {
   defaultFactory = factory;
   defaultInstance = undefined;
 }
 
 /**
- * The backend for this runtime, made once. Detection happens here, lazily,
- * rather than as an import side effect, so the package can be marked
- * `sideEffects: false` and a bundler that skips `mod.ts` loses nothing.
+ * The default backend, made once: by the factory given to
+ * {@link setDefaultBackend}, else by `fallback`. The core never picks a
+ * runtime itself (`src/` does not import `runtimes/`): the entry points
+ * (`mod.ts` and whatever else starts an Upgrader) pass the runtime's factory
+ * as `fallback`. The choice is made here, lazily, when the first Upgrader is
+ * created, not as an import side effect, so the package can be marked
+ * `sideEffects: false`. Throws `ERR_UNSUPPORTED` when neither is there.
  */
-export function defaultBackend(): Backend {
-  return defaultInstance ??= (defaultFactory ?? (() => createBackend()))();
+export function defaultBackend(fallback?: () => Backend): Backend {
+  if (defaultInstance) return defaultInstance;
+  const factory = defaultFactory ?? fallback;
+  if (!factory) {
+    throw new TableflipError(
+      "ERR_UNSUPPORTED",
+      "no runtime backend: pass the `backend` option, or import Upgrader from the package's " +
+        "entry point (tableflip), which picks the one for this runtime",
+    );
+  }
+  return defaultInstance = factory();
 }

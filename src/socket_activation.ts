@@ -27,10 +27,19 @@ const MAX_LISTEN_FDS = 1024;
  * socket. Throws a typed `ERR_LISTEN_FDS` error for malformed values and an
  * `ERR_INHERITED_FD` error for an fd that is not open. The variables are
  * removed from the environment, so processes this one starts do not take
- * the sockets for theirs.
+ * the sockets for theirs. On Deno, reading them needs
+ * `--allow-env=LISTEN_FDS,LISTEN_PID,LISTEN_FDNAMES`; without that
+ * permission the process is taken as not socket-activated.
  */
 export function readSocketActivation(backend: Backend): FdEntry[] | undefined {
-  const count = backend.getEnv("LISTEN_FDS");
+  let count: string | undefined;
+  try {
+    count = backend.getEnv("LISTEN_FDS");
+  } catch (error) {
+    // A Deno process without --allow-env for it was not meant to be socket-activated.
+    if (error instanceof TableflipError && error.code === "ERR_PERMISSION") return undefined;
+    throw error;
+  }
   const pid = backend.getEnv("LISTEN_PID");
   // As systemd's sd_listen_fds(): without LISTEN_PID naming this process, they are not ours.
   if (count === undefined || pid !== String(backend.pid())) return undefined;

@@ -73,8 +73,6 @@ export const TCP_DEFER_ACCEPT = 9;
 const SO_TYPE = 3;
 const SO_REUSEADDR = 2;
 const SO_RCVTIMEO = 20;
-/** Longest a blocking `accept` on a socket from {@link Libc.listenOn} waits, in µs. */
-const ACCEPT_TIMEOUT_US = 50_000;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
 /** `waitid` arguments and the offset of `si_pid` in `siginfo_t` (Linux, 64-bit). */
@@ -391,22 +389,27 @@ export class Libc {
       const addr = encodeSockaddr(address);
       this.#check("bind", `${fd}, ${where}`, this.#raw.bind(fd, addr, addr.length));
       this.#check("listen", `${fd}, ${backlog}`, this.#raw.listen(fd, backlog));
-      // Deno's spawn clears O_NONBLOCK on the fds it passes (the flag is shared by every
-      // process holding the socket) until it is put back: a process accepting meanwhile
-      // would block in accept() until the next connection. A receive timeout bounds that
-      // block; a non-blocking accept() never waits for it.
-      const timeout = new Uint8Array(16); // struct timeval { tv_sec; tv_usec }
-      new DataView(timeout.buffer).setBigInt64(8, BigInt(ACCEPT_TIMEOUT_US), true);
-      this.#check(
-        "setsockopt",
-        `${fd}, SO_RCVTIMEO`,
-        this.#raw.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeout, timeout.length),
-      );
     } catch (error) {
       this.#raw.close(fd);
       throw error;
     }
     return fd;
+  }
+
+  /**
+   * Bounds how long a blocking `accept` on the listening socket `fd` waits
+   * (`SO_RCVTIMEO`); a non-blocking `accept` never waits for it.
+   */
+  setAcceptTimeout(fd: number, microseconds: number): void {
+    const timeout = new Uint8Array(16); // struct timeval { tv_sec; tv_usec }
+    const view = new DataView(timeout.buffer);
+    view.setBigInt64(0, BigInt(Math.floor(microseconds / 1e6)), true);
+    view.setBigInt64(8, BigInt(microseconds % 1e6), true);
+    this.#check(
+      "setsockopt",
+      `${fd}, SO_RCVTIMEO`,
+      this.#raw.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeout, timeout.length),
+    );
   }
 
   /**

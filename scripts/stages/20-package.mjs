@@ -73,6 +73,7 @@ export default async function packageStage({ run }) {
 const SNAPSHOT = [
   "mod.ts",
   "native.ts",
+  "testing.ts",
   "src",
   "runtimes",
   "docs",
