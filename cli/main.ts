@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * The `tableflip` command: `run` (the supervisor), `upgrade`, `status`.
  * Usage errors exit 2; other failures print the error's code and message
@@ -11,7 +10,6 @@
  *
  * @module
  */
-import process from "node:process";
 import { TableflipError } from "../src/errors.ts";
 import { run } from "./run.ts";
 import { status } from "./status.ts";
@@ -54,16 +52,4 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
-}
-
-const self = import.meta as ImportMeta & { main?: boolean };
-if (self.main ?? isMainModule()) {
-  const code = await main(process.argv.slice(2));
-  // Let piped output drain before exiting (held sockets and timers would keep the loop alive).
-  process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
-}
-
-function isMainModule(): boolean {
-  const script = process.argv[1] ?? "";
-  return /(?:^|[/\\])(?:main\.[cm]?[jt]s|tableflip)$/.test(script);
 }

@@ -139,6 +139,8 @@ function npmManifest(root: PackageJson, files: string[]): Record<string, unknown
     typesVersions: {
       "*": { native: ["./cjs/native.d.ts"], testing: ["./cjs/testing.d.ts"] },
     },
+    // The supervisor CLI (`npx tableflip run ...`); no module of the library imports it.
+    bin: { tableflip: "./esm/cli/bin.js" },
     sideEffects: false,
     engines: root.engines ?? { node: ">=20" },
     files,

@@ -84,6 +84,8 @@ export class Supervisor {
   #stopping = false;
   #lastExit: ExitStatus | undefined;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Settles when the generation being started (not by an upgrade) serves or fails. */
+  #launching: Promise<void> | undefined;
   #reaper: ReturnType<typeof setInterval> | undefined;
   #cleanups: (() => void | Promise<void>)[] = [];
   #resolveDone!: (code: number) => void;
@@ -139,6 +141,9 @@ export class Supervisor {
    * generation keeps serving.
    */
   async upgrade(reason: string): Promise<UpgradeResult> {
+    // Asked while a generation starts (or waits to restart): upgrade once one serves.
+    if (!this.#current && this.#restartTimer && !this.#stopping) this.#restartNow();
+    while (!this.#current && this.#launching && !this.#stopping) await this.#launching;
     const refusal = this.#refuseUpgrade();
     if (refusal) return this.#failed(`upgrade (${reason}) refused`, refusal);
     const old = this.#current!;
@@ -265,7 +270,15 @@ export class Supervisor {
   }
 
   /** Starts a generation and serves it once ready; a failure counts as a death. */
-  async #launch(): Promise<void> {
+  #launch(): Promise<void> {
+    const launching = this.#launchOnce().finally(() => {
+      if (this.#launching === launching) this.#launching = undefined;
+    });
+    this.#launching = launching;
+    return launching;
+  }
+
+  async #launchOnce(): Promise<void> {
     const gen = this.#spawn();
     const error = await this.#awaitReady(gen);
     if (this.#stopping) return;
@@ -363,7 +376,13 @@ export class Supervisor {
       return;
     }
     this.#log(`restarting in ${delay} ms on the same sockets (connections wait in the backlog)`);
-    this.#restartTimer = setTimeout(() => void this.#launch(), delay);
+    this.#restartTimer = setTimeout(() => this.#restartNow(), delay);
+  }
+
+  #restartNow(): void {
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = undefined;
+    void this.#launch();
   }
 
   async #giveUp(code = 1): Promise<void> {

@@ -9,7 +9,7 @@ import { Fixture, type Line, ROOT, RUNTIME, tempDir } from "./_helpers.ts";
 
 /** The argv that runs the tableflip CLI with `args` on `runtime`. */
 export function cliArgv(args: string[], runtime = RUNTIME): string[] {
-  return commandFor(runtime, join(ROOT, "cli", "main.ts"), args);
+  return commandFor(runtime, join(ROOT, "cli", "bin.ts"), args);
 }
 
 /** The argv that runs fixture `name` on `runtime`. */

@@ -75,6 +75,7 @@ if (only) {
       const other = await runCli(["status", "--control", sv.control], {
         prefix: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"],
         runtime: "node22",
+        env: { NODE_OPTIONS: "" }, // nobody could not read a preload from root's temp dir
       });
       assert.is(other.code, 1, other.stdout + other.stderr);
       assert.match(other.stderr, /cannot reach the supervisor's control socket.*EACCES/);

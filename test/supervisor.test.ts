@@ -84,6 +84,23 @@ for (
   });
 }
 
+test("an upgrade asked for while the first generation starts runs once it serves", async () => {
+  const sv = startSupervisor(["--listen", "tcp:127.0.0.1:0"], {
+    listen: ["tcp 127.0.0.1:0"],
+    gens: { 1: { readyAfter: 500 } },
+  });
+  try {
+    await sv.f.waitFor({ event: "listening", generation: 1 });
+    process.kill(sv.f.child.pid!, "SIGHUP");
+    const first = await sv.ready(1);
+    const second = await sv.ready(2);
+    await waitForExit(first.pid);
+    assert.is((await body(await sv.f.port(1))).pid, second.pid);
+  } finally {
+    await sv.f.killAll();
+  }
+});
+
 test("a generation's own upgrade() asks the supervisor", async () => {
   const sv = startSupervisor(["--listen", "tcp:127.0.0.1:0"], { listen: ["tcp 127.0.0.1:0"] });
   try {
