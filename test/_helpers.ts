@@ -133,17 +133,27 @@ export function tempDir(prefix = "tableflip-"): string {
   return realpathSync(mkdtempSync(join(tmpdir(), prefix)));
 }
 
-/** Whether a pid is alive. */
+/**
+ * Whether a pid is alive: it exists and is not a zombie. A zombie has exited
+ * (its fds and sockets are gone) and only waits to be reaped; an old
+ * generation whose own parent exited is reaped by init, which here can take
+ * a second or two.
+ */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.charAt(stat.lastIndexOf(")") + 2) !== "Z";
+  } catch {
+    return false; // gone between the two looks
+  }
 }
 
-/** Resolves once `pid` is gone (polling kill(0): there is no exit event for a non-child). */
+/** Resolves once `pid` has exited (polling: there is no exit event for a non-child). */
 export async function waitForExit(pid: number, limit = WAIT_LIMIT): Promise<void> {
   const end = Date.now() + limit;
   while (alive(pid)) {
