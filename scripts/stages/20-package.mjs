@@ -29,6 +29,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { ROOT, RUNTIMES } from "../runtimes.mjs";
 import { freePort } from "../free_port.mjs";
+import { testingEntry } from "../package/testing_entry.mjs";
 
 const RUNTIME_NAMES = ["node20", "node22", "node24", "bun", "deno"];
 const DENO = RUNTIMES.deno.exe;
@@ -285,6 +286,15 @@ async function stage({ run, check, count, scratch }) {
       check(`${name}: ${style}: ${what}`, ok, JSON.stringify(report));
     }
   }
+
+  // The test kit entry point, by import and require, on every runtime.
+  const jsRunners = Object.fromEntries(
+    RUNTIME_NAMES.map((name) => [
+      name,
+      name === "deno" ? [DENO, "run", "-A", "--quiet"] : [RUNTIMES[name].exe],
+    ]),
+  );
+  await testingEntry({ run, check, project, runtimes: jsRunners });
 
   // A bundler that honours `sideEffects: false` keeps a working default backend.
   await bundled({ run, check, count, project });
