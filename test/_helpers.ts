@@ -1,6 +1,6 @@
 // Shared test helpers: real processes, real sockets, events instead of sleeps.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, realpathSync, watch } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, watch } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -134,10 +134,10 @@ export function tempDir(prefix = "tableflip-"): string {
 }
 
 /**
- * Whether a pid is alive: it exists and is not a zombie. A zombie has exited
- * (its fds and sockets are gone) and only waits to be reaped; an old
- * generation whose own parent exited is reaped by init, which here can take
- * a second or two.
+ * Whether a pid is alive: it exists and has not fully exited. A zombie whose
+ * threads are all gone has exited (its fds and sockets are closed) and only
+ * waits to be reaped; an old generation whose own parent exited is reaped by
+ * init, which here can take a second or two.
  */
 export function alive(pid: number): boolean {
   try {
@@ -147,7 +147,10 @@ export function alive(pid: number): boolean {
   }
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.charAt(stat.lastIndexOf(")") + 2) !== "Z";
+    if (stat.charAt(stat.lastIndexOf(")") + 2) !== "Z") return true;
+    // A zombie main thread, but other threads may still be exiting and still
+    // hold the process's fds: exited only once it is the last one left.
+    return readdirSync(`/proc/${pid}/task`).length > 1;
   } catch {
     return false; // gone between the two looks
   }

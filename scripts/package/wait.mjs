@@ -1,6 +1,6 @@
 // Package stage: waiting for processes and servers, by polling (the demo's
 // generations are not children of this process).
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import process from "node:process";
 import { WAIT_MS } from "./constants.mjs";
@@ -25,7 +25,10 @@ export function alive(pid) {
   }
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.charAt(stat.lastIndexOf(")") + 2) !== "Z";
+    if (stat.charAt(stat.lastIndexOf(")") + 2) !== "Z") return true;
+    // A zombie main thread, but other threads may still be exiting and still
+    // hold the process's fds: exited only once it is the last one left.
+    return readdirSync(`/proc/${pid}/task`).length > 1;
   } catch {
     return false;
   }
