@@ -1,6 +1,6 @@
 // Shared test helpers: real processes, real sockets, events instead of sleeps.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, realpathSync, watch } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, watch } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -133,17 +133,30 @@ export function tempDir(prefix = "tableflip-"): string {
   return realpathSync(mkdtempSync(join(tmpdir(), prefix)));
 }
 
-/** Whether a pid is alive. */
+/**
+ * Whether a pid is alive: it exists and has not fully exited. A zombie whose
+ * threads are all gone has exited (its fds and sockets are closed) and only
+ * waits to be reaped; an old generation whose own parent exited is reaped by
+ * init, which here can take a second or two.
+ */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    if (stat.charAt(stat.lastIndexOf(")") + 2) !== "Z") return true;
+    // A zombie main thread, but other threads may still be exiting and still
+    // hold the process's fds: exited only once it is the last one left.
+    return readdirSync(`/proc/${pid}/task`).length > 1;
+  } catch {
+    return false; // gone between the two looks
+  }
 }
 
-/** Resolves once `pid` is gone (polling kill(0): there is no exit event for a non-child). */
+/** Resolves once `pid` has exited (polling: there is no exit event for a non-child). */
 export async function waitForExit(pid: number, limit = WAIT_LIMIT): Promise<void> {
   const end = Date.now() + limit;
   while (alive(pid)) {

@@ -206,36 +206,43 @@ export class FakeBackend implements Backend {
 
   // --- Backend ----------------------------------------------------------------
 
+  /** This fake process's pid. */
   pid(): number {
     this.#call("pid");
     return this.#pid;
   }
 
+  /** Its working directory (never changes). */
   cwd(): string {
     this.#call("cwd");
     return this.#cwd;
   }
 
+  /** Reads its environment. */
   getEnv(name: string): string | undefined {
     this.#call("getEnv");
     return this.#env.get(name);
   }
 
+  /** Removes a variable from its environment. */
   deleteEnv(name: string): void {
     this.#call("deleteEnv");
     this.#env.delete(name);
   }
 
+  /** A copy of its environment. */
   environment(): Record<string, string> {
     this.#call("environment");
     return Object.fromEntries(this.#env);
   }
 
+  /** The `argv` option (default `["fake-runtime", "app.js"]`). */
   reexecArgv(): string[] {
     this.#call("reexecArgv");
     return [...this.#argv];
   }
 
+  /** Installs a handler that {@link FakeBackend.signal} runs; no real signal reaches it. */
   onSignal(signal: string, handler: () => void): () => void {
     this.#call("onSignal");
     let set = this.#signals.get(signal);
@@ -244,6 +251,7 @@ export class FakeBackend implements Backend {
     return () => set.delete(handler);
   }
 
+  /** A fake listener (memory mode) or a real one on an ephemeral port (real mode). */
   async listen(spec: ListenSpec, handler?: ConnectionHandler): Promise<Listener> {
     this.#call("listen");
     await Promise.resolve();
@@ -256,6 +264,7 @@ export class FakeBackend implements Backend {
     return this.#track(new FakeListener(socket), { kind: "listener", socket });
   }
 
+  /** A listener on the fake socket at `fd`; fails if `fd` is not a listening socket. */
   async adopt(fd: number, _network: Network, _handler?: ConnectionHandler): Promise<Listener> {
     this.#call("adopt");
     await Promise.resolve();
@@ -268,12 +277,14 @@ export class FakeBackend implements Backend {
     return listener;
   }
 
+  /** The fd of a listener this process opened or adopted, while it listens. */
   fdOf(listener: Listener): number | undefined {
     this.#call("fdOf");
     const fd = this.#listenerFds.get(listener);
     return fd !== undefined && this.#fds.has(fd) && listener.listening ? fd : undefined;
   }
 
+  /** What its fd table holds at `fd`. */
   fdType(fd: number): FdType {
     this.#call("fdType");
     const entry = this.#fds.get(fd);
@@ -281,6 +292,7 @@ export class FakeBackend implements Backend {
     return entry.kind === "file" ? "other" : "socket";
   }
 
+  /** The address of a fake listening socket `fd`, as `getsockname` would give it. */
   socketName(fd: number): SocketName | undefined {
     this.#call("socketName");
     const entry = this.#fds.get(fd);
@@ -290,12 +302,18 @@ export class FakeBackend implements Backend {
     return { network, address: formatAddress({ network, host, port }) };
   }
 
+  /** Closes `fd` (a missing one is ignored, as EBADF is). */
   closeFd(fd: number): void {
     this.#call("closeFd");
     this.closedFds.push(fd);
     this.#release(fd);
   }
 
+  /**
+   * Makes a {@link FakeChild}: a new fake process whose environment holds the
+   * manifest and whose fds 3, 4, ... are the passed ones, then the control
+   * socket. Throws EBADF for an fd that is not open here.
+   */
   spawn(request: SpawnRequest): SpawnedChild {
     this.#call("spawn");
     let startError: Error | undefined;
@@ -347,6 +365,7 @@ export class FakeBackend implements Backend {
     return spawnedChildOf(child, mine);
   }
 
+  /** The child's end of the fake control socket at `fd`. */
   connectParent(fd: number): ParentLink {
     this.#call("connectParent");
     const entry = this.#fds.get(fd);
@@ -354,18 +373,21 @@ export class FakeBackend implements Backend {
     return parentLinkOf(entry.end);
   }
 
+  /** Creates a file in the fake file system; fails if anything is there. */
   async createFile(path: string, data: string): Promise<void> {
     this.#call("createFile");
     await Promise.resolve();
     this.system.files.create(path, data);
   }
 
+  /** Renames in the fake file system, replacing the target (a symlink itself). */
   async rename(from: string, to: string): Promise<void> {
     this.#call("rename");
     await Promise.resolve();
     this.system.files.rename(from, to);
   }
 
+  /** Removes a file from the fake file system. */
   async removeFile(path: string): Promise<void> {
     this.#call("removeFile");
     await Promise.resolve();
