@@ -8,6 +8,7 @@ import process from "node:process";
 import { DEFAULT_BACKOFF } from "../supervisor/backoff.ts";
 import { supervisorBackend } from "../supervisor/backend.ts";
 import { defaultControlPath, serveControl } from "../supervisor/control.ts";
+import { usableCpus } from "../supervisor/cpus.ts";
 import { parseListen } from "../supervisor/listen_spec.ts";
 import { Supervisor, type SupervisorNotifier } from "../supervisor/supervisor.ts";
 import {
@@ -25,6 +26,15 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
     type: "list",
     value: "NET:ADDR",
     help: "hold a listener: tcp:[host]:port, tcp4:..., tcp6:..., unix:/path (repeatable)",
+  },
+  workers: {
+    type: "string",
+    value: "N|auto",
+    help: "worker processes per generation, sharing the sockets (auto: usable CPUs; default 1)",
+  },
+  rolling: {
+    type: "boolean",
+    help: "upgrade one worker at a time (at most N+1 processes) instead of all at once",
   },
   "pid-file": {
     type: "string",
@@ -66,17 +76,20 @@ export const RUN_OPTIONS: Record<string, OptionSpec> = {
 /** Help for `tableflip run`. */
 export const RUN_HELP = `Usage: tableflip run [options] -- <command...>
 
-Runs <command> as the service's current generation and stays, with a pid
-that never changes, holding the listening sockets. The command uses
+Runs <command> as the service's current generation (--workers N copies of
+it, sharing the sockets) and stays, with a pid that never changes, holding
+the listening sockets. The command uses
 tableflip's Upgrader as it would without a supervisor: listen(), ready(),
 await exit. Sockets come from --listen and from systemd socket activation
 (LISTEN_FDS); the application may listen only on those.
 
 Signals: SIGHUP upgrades (a new generation starts; the old one drains only
-once the new one is ready). SIGTERM and SIGINT are passed to every
-generation; the supervisor exits with the serving generation's exit code
-(128+n if signal n ended it). A generation that dies while serving is
-restarted on the same sockets with back-off; a crash loop exits 1.
+once the new one is ready; with --rolling, one worker at a time). SIGTERM
+and SIGINT are passed to every process; the supervisor exits with the
+serving workers' exit code (128+n if signal n ended one). A worker that
+dies while serving is restarted on the same sockets with back-off; a crash
+loop stops restarting that worker, and the supervisor exits 1 once every
+worker has given up.
 With NOTIFY_SOCKET set it speaks sd_notify (READY, RELOADING, STOPPING,
 STATUS). Durations: 500ms, 30s, 2m, or a plain number of seconds.
 
@@ -103,6 +116,8 @@ export async function run(argv: string[], notifier?: SupervisorNotifier): Promis
   const supervisor = new Supervisor({
     command: rest,
     listen,
+    workers: options.workers === "auto" ? usableCpus() : count("workers", 1),
+    rolling: options.rolling === true,
     pidFile: options["pid-file"] ? resolve(options["pid-file"] as string) : undefined,
     upgradeTimeout: duration("upgrade-timeout", 60_000),
     drainTimeout: duration("drain-timeout", 30_000),

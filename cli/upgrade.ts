@@ -39,7 +39,8 @@ export async function upgrade(argv: string[]): Promise<number> {
   }
   const answer = await askControl(target.control, { cmd: "upgrade" });
   if (answer.ok) {
-    console.log(`upgraded: generation ${answer.generation} (pid ${answer.pid}) serves`);
+    const pids = (answer.pids as number[] | undefined) ?? [answer.pid];
+    console.log(`upgraded: generation ${answer.generation} (pid ${pids.join(", ")}) serves`);
     return 0;
   }
   console.error(`upgrade failed [${answer.code}]: ${answer.message}`);

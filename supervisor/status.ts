@@ -11,7 +11,9 @@ export interface StatusReport {
   runtime: string;
   uptimeMs: number;
   stopping: boolean;
-  /** Number of the serving generation, or `null`. */
+  /** Worker processes per generation. */
+  workers: number;
+  /** Number of the serving generation (worker 0's), or `null`. */
   current: number | null;
   listeners: { network: string; address: string; name?: string; source: string }[];
   generations: {
@@ -26,8 +28,8 @@ export interface StatusReport {
 /** A human-readable table of `report`. */
 export function formatStatus(report: StatusReport): string {
   const lines = [
-    `supervisor pid ${report.pid} (${report.runtime}), up ${duration(report.uptimeMs)}` +
-    (report.stopping ? ", stopping" : ""),
+    `supervisor pid ${report.pid} (${report.runtime}), up ${duration(report.uptimeMs)}, ` +
+    `${report.workers} worker(s) per generation${report.stopping ? ", stopping" : ""}`,
     `serving: ${report.current === null ? "none" : `generation ${report.current}`}`,
     "listeners:",
     ...report.listeners.map((l) =>

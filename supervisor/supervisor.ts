@@ -1,10 +1,13 @@
 /**
  * The supervisor behind `tableflip run`: a stable process that holds the
- * listening sockets and runs the service's generations on them. Its pid
- * never changes. An upgrade starts a new generation and tells the old one to
- * drain only once the new one is ready; a generation that dies while serving
- * is restarted on the same sockets (connections wait in the backlog), with
- * back-off, until a crash loop ends the supervisor.
+ * listening sockets and runs the service's generations on them, each of N
+ * worker processes sharing the sockets' accept queues. Its pid never
+ * changes. An upgrade starts a new generation and tells the old one to drain
+ * only once the new one is ready (all workers at once, or one worker at a
+ * time with `rolling`); a worker that dies while serving is restarted on the
+ * same sockets (connections wait in the backlog), with back-off, until a
+ * crash loop ends that slot's restarts, and the supervisor once every slot
+ * has given up.
  *
  * @module
  */
@@ -21,10 +24,11 @@ import { LINES, MANIFEST_ENV } from "../src/protocol.ts";
 import { encodeFailure } from "../src/supervised.ts";
 import { writePidFile } from "../src/pid_file.ts";
 import type { SupervisorBackend } from "./backend.ts";
-import { Backoff, type BackoffOptions } from "./backoff.ts";
+import type { BackoffOptions } from "./backoff.ts";
 import { Generation } from "./generation.ts";
 import { type HeldListener, holdListeners } from "./held.ts";
 import type { ListenRequest } from "./listen_spec.ts";
+import { Slot } from "./slot.ts";
 import type { StatusReport } from "./status.ts";
 
 /** Service-manager notifications (sd_notify); every method may be a no-op. */
@@ -36,21 +40,25 @@ export interface SupervisorNotifier {
 
 /** Settings of a {@link Supervisor}. */
 export interface SupervisorOptions {
-  /** The command that starts one generation. */
+  /** The command that starts one worker of a generation. */
   command: string[];
   /** Addresses to hold besides those systemd passes. */
   listen: ListenRequest[];
+  /** Worker processes per generation (default 1). */
+  workers?: number;
+  /** Upgrade one worker at a time (at most N+1 processes) instead of all at once. */
+  rolling?: boolean;
   /** Where to write the supervisor's pid (absolute path). */
   pidFile?: string;
-  /** How long a new generation may take to become ready, in ms. */
+  /** How long a new worker may take to become ready, in ms. */
   upgradeTimeout: number;
-  /** How long a generation may drain (after an upgrade, or on stop) before SIGKILL, in ms. */
+  /** How long a worker may drain (after an upgrade, or on stop) before SIGKILL, in ms. */
   drainTimeout: number;
   /** Most generations draining at once; an upgrade beyond it is refused. */
   maxDraining: number;
-  /** Restart policy for a generation that dies while serving. */
+  /** Restart policy for a worker that dies while serving (per slot). */
   backoff: BackoffOptions;
-  /** Working directory of the generations. */
+  /** Working directory of the workers. */
   cwd: string;
   /** One line of log; the CLI writes it to stderr. */
   log(message: string): void;
@@ -60,7 +68,7 @@ export interface SupervisorOptions {
 
 /** The answer to an upgrade request. */
 export type UpgradeResult =
-  | { ok: true; generation: number; pid: number }
+  | { ok: true; generation: number; pid: number; pids: number[] }
   | { ok: false; code: string; message: string };
 
 /** Environment variables the generations must not see. */
@@ -73,19 +81,16 @@ const REAP_INTERVAL_MS = 500;
 export class Supervisor {
   readonly #options: SupervisorOptions;
   readonly #backend: SupervisorBackend;
-  readonly #backoff: Backoff;
   readonly #startedAt = Date.now();
+  readonly #slots: Slot[];
   #held: HeldListener[] = [];
   #count = 0;
-  #current: Generation | undefined;
-  #next: Generation | undefined;
+  /** Set while an upgrade runs. */
+  #upgrading = false;
   readonly #draining = new Set<Generation>();
   readonly #all = new Set<Generation>();
   #stopping = false;
   #lastExit: ExitStatus | undefined;
-  #restartTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Settles when the generation being started (not by an upgrade) serves or fails. */
-  #launching: Promise<void> | undefined;
   #reaper: ReturnType<typeof setInterval> | undefined;
   #cleanups: (() => void | Promise<void>)[] = [];
   #resolveDone!: (code: number) => void;
@@ -95,7 +100,8 @@ export class Supervisor {
   constructor(options: SupervisorOptions) {
     this.#options = options;
     this.#backend = options.backend;
-    this.#backoff = new Backoff(options.backoff);
+    const workers = options.workers ?? 1;
+    this.#slots = Array.from({ length: workers }, (_, i) => new Slot(i, options.backoff));
     this.done = new Promise((resolve) => this.#resolveDone = resolve);
   }
 
@@ -111,9 +117,9 @@ export class Supervisor {
 
   /**
    * Holds the sockets, writes the PID file, installs the signal handlers
-   * and starts the first generation. Resolves once it is ready; rejects
-   * (having cleaned up) if the sockets cannot be held or the PID file
-   * written. A first generation that fails is retried like a crash.
+   * and starts the first generation's workers. Resolves once they are
+   * ready (or failed and wait to restart); rejects if the sockets cannot be
+   * held or the PID file written (call {@link close} then).
    */
   async start(): Promise<void> {
     this.#held = await holdListeners(this.#backend, this.#options.listen);
@@ -131,58 +137,52 @@ export class Supervisor {
       this.#backend.onSignal("SIGINT", () => void this.stop("SIGINT")),
     );
     this.#startReaper();
-    await this.#launch();
+    const number = ++this.#count;
+    await Promise.all(this.#slots.map((slot) => this.#launch(slot, number)));
+    if (this.#serving().length) this.#options.notifier?.ready(this.#statusLine());
   }
 
   /**
    * Starts a new generation and, once it is ready, tells the serving one to
-   * drain. Never rejects: a failure (refused, or the new generation exited
-   * or hung before ready) is logged and returned, and the serving
-   * generation keeps serving.
+   * drain. Never rejects: a failure (refused, or a new worker exited or hung
+   * before ready) is logged and returned, and the serving workers keep
+   * serving.
    */
   async upgrade(reason: string): Promise<UpgradeResult> {
-    // Asked while a generation starts (or waits to restart): upgrade once one serves.
-    if (!this.#current && this.#restartTimer && !this.#stopping) this.#restartNow();
-    while (!this.#current && this.#launching && !this.#stopping) await this.#launching;
+    // Asked while workers start (or wait to restart): upgrade once they serve.
+    if (!this.#stopping && !this.#upgrading) {
+      for (const slot of this.#slots) if (slot.restartTimer) this.#restartNow(slot);
+      await Promise.all(this.#slots.map((slot) => slot.launching));
+    }
     const refusal = this.#refuseUpgrade();
     if (refusal) return this.#failed(`upgrade (${reason}) refused`, refusal);
-    const old = this.#current!;
-    this.#log(`upgrade (${reason}): starting generation ${this.#count + 1}`);
-    this.#options.notifier?.reloading(`upgrading from generation ${old.number}`);
-    const next = this.#spawn();
-    this.#next = next;
+    this.#upgrading = true;
+    const number = ++this.#count;
+    const from = this.#serving().map((g) => g.number)[0];
+    this.#log(`upgrade (${reason}): starting generation ${number}`);
+    this.#options.notifier?.reloading(`upgrading from generation ${from} to ${number}`);
     try {
-      const error = await this.#awaitReady(next);
-      if (error) {
-        await next.kill();
-        return this.#failed(
-          `upgrade (${reason}) failed; generation ${old.number} keeps serving`,
-          error,
-        );
-      }
-      if (this.#stopping) {
-        next.stop("SIGTERM", this.#options.drainTimeout);
-        return this.#failed(`upgrade (${reason}) cancelled`, new StoppedError());
-      }
-      this.#serve(next);
-      if (old.state !== "exited") {
-        this.#draining.add(old);
-        old.drain(this.#options.drainTimeout);
-        this.#log(`generation ${old.number} (pid ${old.pid}) drains`);
-      }
-      return { ok: true, generation: next.number, pid: next.pid };
+      const error = this.#options.rolling
+        ? await this.#upgradeRolling(number)
+        : await this.#upgradeAllAtOnce(number);
+      if (error) return this.#failed(`upgrade (${reason}) failed`, error);
+      const pids = this.#slots.map((s) => s.proc?.pid ?? 0);
+      return { ok: true, generation: number, pid: pids[0], pids };
     } finally {
-      this.#next = undefined;
+      this.#upgrading = false;
       this.#options.notifier?.ready(this.#statusLine());
-      if (!this.#current && !this.#stopping) this.#restartLater();
+      // A slot whose worker died during the upgrade and was not refilled restarts now.
+      for (const slot of this.#slots) {
+        if (slot.empty && !slot.gaveUp && !this.#stopping) this.#slotDied(slot);
+      }
     }
   }
 
   /**
-   * Passes `signal` to every generation, waits for them to drain (SIGKILL
-   * after the drain timeout), cleans up and resolves {@link done} with the
-   * serving generation's exit code (128 + signal number if a signal ended
-   * it). Returns that code.
+   * Passes `signal` to every worker, waits for them to drain (SIGKILL after
+   * the drain timeout), cleans up and resolves {@link done} with the serving
+   * workers' exit code: 0 if all exited 0, else the first other one in slot
+   * order (128 + signal number if a signal ended it). Returns that code.
    */
   async stop(signal = "SIGTERM"): Promise<number> {
     if (this.#stopping) {
@@ -191,26 +191,26 @@ export class Supervisor {
       return await this.done;
     }
     this.#stopping = true;
-    this.#log(`${signal}: stopping ${this.#all.size} generation(s)`);
+    this.#log(`${signal}: stopping ${this.#all.size} process(es)`);
     this.#options.notifier?.stopping(`stopping on ${signal}`);
-    clearTimeout(this.#restartTimer);
-    const serving = this.#current;
+    for (const slot of this.#slots) clearTimeout(slot.restartTimer);
+    const serving = this.#serving();
     const all = [...this.#all];
     for (const gen of all) gen.stop(signal, this.#options.drainTimeout);
     await Promise.all(all.map((gen) => gen.exited));
-    const code = serving
-      ? Generation.exitCode(serving.status)
+    const codes = serving.map((gen) => Generation.exitCode(gen.status));
+    const code = codes.length
+      ? codes.find((c) => c !== 0) ?? 0
       : Generation.exitCode(this.#lastExit);
     await this.#finish(code);
     return code;
   }
 
   /**
-   * Ends a supervisor that could not start (no generation runs): undoes
-   * what {@link start} did and resolves {@link done} with `code`.
+   * Ends a supervisor that could not start (no worker runs): undoes what
+   * {@link start} did and resolves {@link done} with `code`.
    */
   async close(code: number): Promise<void> {
-    this.#stopping = true;
     await this.#giveUp(code);
   }
 
@@ -222,7 +222,8 @@ export class Supervisor {
       runtime: this.#backend.name,
       uptimeMs: now - this.#startedAt,
       stopping: this.#stopping,
-      current: this.#current?.number ?? null,
+      workers: this.#slots.length,
+      current: this.#serving()[0]?.number ?? null,
       listeners: this.#held.map(({ network, address, name, source }) => ({
         network,
         address,
@@ -244,16 +245,23 @@ export class Supervisor {
     this.#cleanups.push(cleanup);
   }
 
+  /** The workers serving now, in slot order. */
+  #serving(): Generation[] {
+    return this.#slots.flatMap((slot) => slot.proc ? [slot.proc] : []);
+  }
+
   #refuseUpgrade(): TableflipError | undefined {
     if (this.#stopping) return new StoppedError("the supervisor is stopping");
-    if (this.#next) return new UpgradeInProgressError();
-    if (!this.#current) {
+    if (this.#upgrading) return new UpgradeInProgressError();
+    if (!this.#serving().length) {
       return new TableflipError(
         "ERR_NOT_READY",
         "no generation is serving yet (starting or restarting); try again once one is ready",
       );
     }
-    const draining = [...this.#draining].filter((g) => g.state !== "exited").length;
+    const draining = new Set(
+      [...this.#draining].filter((g) => g.state !== "exited").map((g) => g.number),
+    ).size;
     if (draining >= this.#options.maxDraining) {
       return new TableflipError(
         "ERR_TOO_MANY_DRAINING",
@@ -264,48 +272,98 @@ export class Supervisor {
     return undefined;
   }
 
+  /** Every new worker ready first, then every old one drains; one failure undoes the lot. */
+  async #upgradeAllAtOnce(number: number): Promise<TableflipError | undefined> {
+    const next = this.#slots.map((slot) => this.#spawn(slot.index, number));
+    const errors = await Promise.all(next.map((gen) => this.#awaitReady(gen)));
+    const error = errors.find((e) => e !== undefined);
+    if (error || this.#stopping) {
+      await Promise.all(next.map((gen) => gen.kill()));
+      return error ?? new StoppedError("the supervisor is stopping");
+    }
+    next.forEach((gen, i) => this.#replace(this.#slots[i], gen));
+    return undefined;
+  }
+
+  /**
+   * One slot at a time: its new worker ready, then its old one drained and
+   * gone, then the next slot. A failure stops there: the slots already
+   * replaced keep their new workers, the others their old ones.
+   */
+  async #upgradeRolling(number: number): Promise<TableflipError | undefined> {
+    for (const slot of this.#slots) {
+      const gen = this.#spawn(slot.index, number);
+      const error = await this.#awaitReady(gen);
+      if (error || this.#stopping) {
+        await gen.kill();
+        const done = slot.index ? ` (workers 0-${slot.index - 1} were upgraded)` : "";
+        const why = error ?? new StoppedError("the supervisor is stopping");
+        return new TableflipError(why.code, `worker ${slot.index}: ${why.message}${done}`);
+      }
+      const old = this.#replace(slot, gen);
+      if (old) await old.exited;
+    }
+    return undefined;
+  }
+
+  /** Puts `gen` in `slot` and tells the worker it replaces to drain; returns that worker. */
+  #replace(slot: Slot, gen: Generation): Generation | undefined {
+    const old = slot.proc;
+    this.#serve(slot, gen);
+    slot.gaveUp = false;
+    if (old && old.state !== "exited") {
+      this.#draining.add(old);
+      old.drain(this.#options.drainTimeout);
+      this.#log(`${this.#label(old)} drains`);
+      return old;
+    }
+    return undefined;
+  }
+
   #failed(what: string, error: TableflipError): UpgradeResult {
-    this.#log(`${what}: ${error.message} [${error.code}]`);
+    const keeps = this.#serving().map((g) => g.number)[0];
+    const serving = keeps === undefined ? "" : `; generation ${keeps} keeps serving`;
+    this.#log(`${what}${serving}: ${error.message} [${error.code}]`);
     return { ok: false, code: error.code, message: error.message };
   }
 
-  /** Starts a generation and serves it once ready; a failure counts as a death. */
-  #launch(): Promise<void> {
-    const launching = this.#launchOnce().finally(() => {
-      if (this.#launching === launching) this.#launching = undefined;
+  /** Starts a worker in `slot` and serves it once ready; a failure counts as a death. */
+  #launch(slot: Slot, number = ++this.#count): Promise<void> {
+    const launching = this.#launchOnce(slot, number).finally(() => {
+      if (slot.launching === launching) slot.launching = undefined;
     });
-    this.#launching = launching;
+    slot.launching = launching;
     return launching;
   }
 
-  async #launchOnce(): Promise<void> {
-    const gen = this.#spawn();
+  async #launchOnce(slot: Slot, number: number): Promise<void> {
+    const gen = this.#spawn(slot.index, number);
     const error = await this.#awaitReady(gen);
     if (this.#stopping) return;
     if (error) {
       await gen.kill();
-      this.#log(`generation ${gen.number} did not become ready: ${error.message}`);
+      this.#log(`${this.#label(gen)} did not become ready: ${error.message}`);
       this.#lastExit = gen.status;
-      this.#restartLater();
+      slot.launching = undefined;
+      this.#slotDied(slot);
       return;
     }
-    this.#serve(gen);
-    this.#options.notifier?.ready(this.#statusLine());
+    this.#serve(slot, gen);
   }
 
-  #spawn(): Generation {
+  #spawn(worker: number, number: number): Generation {
     const env = this.#backend.environment();
     for (const name of PRIVATE_ENV) delete env[name];
     let gen: Generation;
     try {
       gen = new Generation(this.#backend, {
-        number: ++this.#count,
+        number,
         command: this.#options.command,
         cwd: this.#options.cwd,
         env,
         held: this.#held,
-        worker: 0,
-        workers: 1,
+        worker,
+        workers: this.#slots.length,
       }, this.pid);
     } catch (cause) {
       throw new TableflipError(
@@ -317,21 +375,32 @@ export class Supervisor {
     this.#all.add(gen);
     gen.onRequest((line) => {
       if (line !== LINES.upgrade) return;
-      void this.upgrade(`asked by generation ${gen.number}`).then((result) => {
+      void this.upgrade(`asked by ${this.#label(gen)}`).then((result) => {
         if (!result.ok) gen.send(encodeFailure(result));
       });
     });
     gen.exited.then((status) => {
       this.#all.delete(gen);
       this.#draining.delete(gen);
-      this.#log(`generation ${gen.number} (pid ${gen.pid}) ${describeExit(status)}`);
-      if (gen === this.#current) this.#currentDied(gen, status);
+      this.#log(`${this.#label(gen)} ${describeExit(status)}`);
+      const slot = this.#slots[gen.worker];
+      if (slot.proc !== gen) return;
+      slot.proc = undefined;
+      this.#lastExit = status;
+      // During an upgrade the slot is refilled by it, or restarted when it ends.
+      if (!this.#stopping && !this.#upgrading) this.#slotDied(slot);
     });
-    this.#log(`generation ${gen.number} started (pid ${gen.pid})`);
+    this.#log(`${this.#label(gen)} started`);
     return gen;
   }
 
-  /** Waits for `ready`; returns the error if the generation exits or hangs first. */
+  /** `generation 2 (pid 7)`, or `generation 2 worker 1 (pid 7)` with several workers. */
+  #label(gen: Generation): string {
+    const worker = this.#slots.length > 1 ? ` worker ${gen.worker}` : "";
+    return `generation ${gen.number}${worker} (pid ${gen.pid})`;
+  }
+
+  /** Waits for `ready`; returns the error if the worker exits or hangs first. */
   async #awaitReady(gen: Generation): Promise<TableflipError | undefined> {
     const ms = this.#options.upgradeTimeout;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -349,44 +418,45 @@ export class Supervisor {
     return new ChildExitedError(gen.pid, outcome.code, outcome.signal);
   }
 
-  #serve(gen: Generation): void {
-    this.#current = gen;
-    this.#log(`generation ${gen.number} (pid ${gen.pid}) is ready and serving`);
+  #serve(slot: Slot, gen: Generation): void {
+    slot.proc = gen;
+    this.#log(`${this.#label(gen)} is ready and serving`);
   }
 
-  #currentDied(_gen: Generation, status: ExitStatus): void {
-    this.#current = undefined;
-    this.#lastExit = status;
-    if (this.#stopping) return;
-    // An upgrade in flight will serve instead, or restart when it fails.
-    if (!this.#next) this.#restartLater();
-  }
-
-  /** Restarts after the back-off delay, or ends the supervisor on a crash loop. */
-  #restartLater(): void {
-    const delay = this.#backoff.death(Date.now());
+  /**
+   * Restarts `slot` after its back-off delay, or, on a crash loop, stops
+   * restarting it; once every slot has given up, the supervisor ends.
+   */
+  #slotDied(slot: Slot): void {
+    const delay = slot.backoff.death(Date.now());
     if (delay === undefined) {
+      slot.gaveUp = true;
       const { maxRestarts, window } = this.#options.backoff;
+      const which = this.#slots.length > 1 ? `worker ${slot.index}: ` : "";
+      const verdict = this.#slots.every((s) => s.gaveUp)
+        ? "giving up [ERR_CRASH_LOOP]. Fix the service (see its output above) and start " +
+          "tableflip run again"
+        : "no more restarts for this worker; the others keep serving [ERR_CRASH_LOOP]";
       this.#log(
-        `crash loop: ${this.#backoff.recent} deaths within ${window} ms (--max-restarts ` +
-          `${maxRestarts}); giving up [ERR_CRASH_LOOP]. Fix the service (see its output above) and ` +
-          `start tableflip run again`,
+        `${which}crash loop: ${slot.backoff.recent} deaths within ${window} ms ` +
+          `(--max-restarts ${maxRestarts}); ${verdict}`,
       );
-      void this.#giveUp();
+      if (this.#slots.every((s) => s.gaveUp)) void this.#giveUp(1);
       return;
     }
     this.#log(`restarting in ${delay} ms on the same sockets (connections wait in the backlog)`);
-    this.#restartTimer = setTimeout(() => this.#restartNow(), delay);
+    slot.restartTimer = setTimeout(() => this.#restartNow(slot), delay);
   }
 
-  #restartNow(): void {
-    clearTimeout(this.#restartTimer);
-    this.#restartTimer = undefined;
-    void this.#launch();
+  #restartNow(slot: Slot): void {
+    clearTimeout(slot.restartTimer);
+    slot.restartTimer = undefined;
+    void this.#launch(slot);
   }
 
   async #giveUp(code = 1): Promise<void> {
     this.#stopping = true;
+    for (const slot of this.#slots) clearTimeout(slot.restartTimer);
     const all = [...this.#all];
     for (const gen of all) gen.stop("SIGTERM", this.#options.drainTimeout);
     await Promise.all(all.map((gen) => gen.exited));
@@ -410,13 +480,14 @@ export class Supervisor {
   }
 
   #statusLine(): string {
-    const gen = this.#current;
-    return gen ? `generation ${gen.number} (pid ${gen.pid}) serving` : "no generation serving";
+    const serving = this.#serving();
+    if (!serving.length) return "no generation serving";
+    const pids = serving.map((g) => g.pid).join(", ");
+    return `generation ${serving[0].number} serving (pid ${pids})`;
   }
 
   async #finish(code: number): Promise<void> {
     clearInterval(this.#reaper);
-    clearTimeout(this.#restartTimer);
     for (const cleanup of this.#cleanups.reverse()) {
       try {
         await cleanup();
