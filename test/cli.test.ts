@@ -3,7 +3,11 @@
 // closed to other users.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { RUNTIME } from "./_helpers.ts";
+import { writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { RUNTIME, tempDir } from "./_helpers.ts";
+import { cgroupQuota, usableCpus } from "../supervisor/cpus.ts";
 import { runCli, startSupervisor } from "./_supervisor.ts";
 import { RUN_OPTIONS } from "../cli/run.ts";
 
@@ -41,6 +45,8 @@ if (only) {
       [["run", "--listen", "udp:1.2.3.4:5", "--", "true"], /unknown network "udp"/],
       [["run", "--listen", "tcp:localhost", "--", "true"], /missing port/],
       [["run", "--no-control=yes", "--", "true"], /--no-control takes no value/],
+      [["run", "--workers", "0", "--", "true"], /--workers "0": expected a whole number >= 1/],
+      [["run", "--workers", "many", "--", "true"], /--workers "many": expected a whole number/],
       [["upgrade"], /name the supervisor with --pid, --pid-file or --control/],
       [["upgrade", "--pid", "abc"], /--pid "abc": expected a process id/],
       [["status", "--pid-file", "/nonexistent/x.pid"], /cannot read --pid-file/],
@@ -52,6 +58,20 @@ if (only) {
       assert.match(result.stdout + result.stderr, message);
     });
   }
+
+  test("--workers auto: the usable CPUs, capped by a cgroup v2 quota", () => {
+    const dir = tempDir();
+    const file = (text: string) => {
+      const path = join(dir, `cpu.max.${text.replace(/\W/g, "_")}`);
+      writeFileSync(path, `${text}\n`);
+      return path;
+    };
+    assert.is(cgroupQuota(file("max 100000")), undefined);
+    assert.is(cgroupQuota(file("150000 100000")), 2);
+    assert.is(cgroupQuota(join(dir, "missing")), undefined);
+    assert.is(usableCpus(file("max 100000")), availableParallelism());
+    assert.is(usableCpus(file("50000 100000")), 1);
+  });
 
   test("a port already taken: a typed ERR_LISTEN naming the address, exit 1", async () => {
     const sv = startSupervisor(["--listen", "tcp:127.0.0.1:0"], { listen: ["tcp 127.0.0.1:0"] });
