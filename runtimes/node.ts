@@ -23,6 +23,7 @@ import type {
 } from "../src/backend.ts";
 import type { ListenSpec, Network } from "../src/address.ts";
 import { READY_LINE } from "../src/protocol.ts";
+import { systemdNotify } from "./systemd_notify.ts";
 
 /** Backend for Node.js (and the base of the Bun and Deno backends). */
 export class NodeBackend implements Backend {
@@ -195,6 +196,16 @@ export class NodeBackend implements Backend {
 
   async removeFile(path: string): Promise<void> {
     await rm(path, { force: true });
+  }
+
+  /** Through the `systemd-notify` tool: Node has no unix datagram sockets (see `systemd_notify.ts`). */
+  sdNotify(socket: string, message: string): Promise<void> {
+    return systemdNotify(socket, message);
+  }
+
+  /** `process.hrtime.bigint()`: libuv's `uv_hrtime`, CLOCK_MONOTONIC on Linux. */
+  monotonicUsec(): bigint {
+    return process.hrtime.bigint() / 1000n;
   }
 }
 

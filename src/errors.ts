@@ -24,7 +24,9 @@ export type ErrorCode =
   | "ERR_ALREADY_CREATED"
   | "ERR_UNSUPPORTED"
   | "ERR_PERMISSION"
-  | "ERR_SYSCALL";
+  | "ERR_SYSCALL"
+  | "ERR_NOTIFY_SOCKET"
+  | "ERR_NOTIFY";
 
 /** Marks tableflip's errors, so that copies of the library loaded twice (ESM and CJS) agree. */
 const BRAND: unique symbol = Symbol.for("tableflip.error") as never;
@@ -228,6 +230,17 @@ export class SyscallError extends TableflipError {
   }
 }
 
+/** `NOTIFY_SOCKET` holds something that is neither an absolute path nor an `@name`. */
+export class NotifySocketError extends TableflipError {
+  /** The offending value, as found. */
+  readonly value: string;
+  constructor(value: string, why: string) {
+    super("ERR_NOTIFY_SOCKET", `invalid NOTIFY_SOCKET ${JSON.stringify(value)}: ${why}`);
+    this.name = "NotifySocketError";
+    this.value = value;
+  }
+}
+
 const ERRNO_NAMES: Record<number, string> = {
   1: "EPERM",
   2: "ENOENT",
@@ -239,8 +252,10 @@ const ERRNO_NAMES: Record<number, string> = {
   17: "EEXIST",
   22: "EINVAL",
   24: "EMFILE",
+  32: "EPIPE",
   88: "ENOTSOCK",
   95: "EOPNOTSUPP",
+  111: "ECONNREFUSED",
 };
 
 /** `EBADF (errno 9)`-style name of an errno value (Linux numbering). */
