@@ -218,7 +218,8 @@ export class Notifier {
 /**
  * A {@link Notifier} for `NOTIFY_SOCKET` as `backend` sees it, sending
  * through `backend.sdNotify` with `backend.monotonicUsec` as the clock.
- * Throws a {@link NotifySocketError} for a malformed `NOTIFY_SOCKET`.
+ * Throws a {@link NotifySocketError} for a malformed `NOTIFY_SOCKET`, and on
+ * Deno a `PermissionError` naming `--allow-env=NOTIFY_SOCKET` without it.
  */
 export function notifierFor(
   backend: Backend,

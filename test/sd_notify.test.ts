@@ -6,12 +6,14 @@
 // CLOCK_MONOTONIC. Plus the parsing rules, and the runtime fact each sender
 // rests on (Node: systemd-notify; Bun and Deno: their clock).
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { NotifySocketError, TableflipError } from "../src/errors.ts";
 import { notifyMessage, parseNotifySocket } from "../src/sd_notify.ts";
+import { libcCandidates } from "../runtimes/libc/libc.ts";
 import { Fixture, type Line, ROOT, RUNTIME, tempDir } from "./_helpers.ts";
 // @ts-types="../scripts/runtimes.d.mts"
 import { commandFor } from "../scripts/runtimes.mjs";
@@ -123,6 +125,23 @@ test(`${RUNTIME}: a malformed NOTIFY_SOCKET throws NotifySocketError at once`, a
   ]);
   assert.match(String(line.message), /"notify\.sock".*absolute path .* or an abstract socket name/);
 });
+
+const denoTest = RUNTIME === "deno" ? test : test.skip;
+
+denoTest(
+  "deno: without --allow-env=NOTIFY_SOCKET, notifierFor throws a PermissionError",
+  async () => {
+    const libcPath = libcCandidates("x86_64").find((p) => existsSync(p)) ?? "libc.so.6";
+    const deno = commandFor("deno", CLIENT)[0];
+    const argv = [deno, "run", "--quiet", `--allow-ffi=${libcPath}`, CLIENT, "one"];
+    const c = new Fixture(argv, { NOTIFY_SOCKET: "/run/notify" });
+    const { code } = await c.exited;
+    assert.is(code, 0, c.stderr.join("\n"));
+    const line = await c.waitFor({ event: "error" });
+    assert.equal([line.thrown, line.code, line.name], [true, "ERR_PERMISSION", "PermissionError"]);
+    assert.match(String(line.message), /--allow-env=NOTIFY_SOCKET/);
+  },
+);
 
 test(`${RUNTIME}: a socket nobody listens on: each failure goes to onError, the process goes on`, async () => {
   const missing = join(tempDir(), "nobody-here.sock");
