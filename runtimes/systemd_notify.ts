@@ -1,8 +1,8 @@
 /**
  * sd_notify on Node, which has no unix datagram sockets (`node:dgram` is
  * UDP only): each message is handed to systemd's own `systemd-notify`
- * tool, one `NAME=value` argument per line, with `NOTIFY_SOCKET` in its
- * environment. What systemd-notify 252 does with it (checked by
+ * tool, one `NAME=value` argument per line after `--`, with `NOTIFY_SOCKET`
+ * in its environment. What systemd-notify 252 does with it (checked by
  * test/sd_notify.test.ts):
  *
  * - It sends the message with SCM_CREDENTIALS naming its parent's pid (this
@@ -38,7 +38,8 @@ export function systemdNotify(
   return new Promise((resolve, reject) => {
     const fail = (why: string, cause?: unknown) =>
       reject(new TableflipError("ERR_NOTIFY", `sd_notify to ${socket} failed: ${why}`, { cause }));
-    const child = spawn(executable, message.split("\n"), {
+    // "--": a line is never taken for an option, whatever it starts with.
+    const child = spawn(executable, ["--", ...message.split("\n")], {
       env: { ...process.env, NOTIFY_SOCKET: socket },
       stdio: ["ignore", "ignore", "pipe"],
     });
