@@ -70,6 +70,7 @@ export {
   type ErrorCode,
   InheritedFdError,
   ManifestError,
+  NotifySocketError,
   NotReadyError,
   ParentAliveError,
   PermissionError,
@@ -83,3 +84,13 @@ export { HttpDrain } from "./src/http_drain.ts";
 export type { DrainOptions, DrainResult, ShutdownOptions } from "./src/http_drain.ts";
 export { MANIFEST_ENV, PROTOCOL_VERSION } from "./src/protocol.ts";
 export { createBackend, detectRuntime, type RuntimeName } from "./runtimes/detect.ts";
+export {
+  Notifier,
+  notifierFor,
+  type NotifierOptions,
+  NOTIFY_SOCKET_ENV,
+  notifyMessage,
+  type NotifySender,
+  type NotifySocket,
+  parseNotifySocket,
+} from "./src/sd_notify.ts";

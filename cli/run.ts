@@ -10,7 +10,8 @@ import { supervisorBackend } from "../supervisor/backend.ts";
 import { defaultControlPath, serveControl } from "../supervisor/control.ts";
 import { usableCpus } from "../supervisor/cpus.ts";
 import { parseListen } from "../supervisor/listen_spec.ts";
-import { Supervisor, type SupervisorNotifier } from "../supervisor/supervisor.ts";
+import { supervisorNotifier } from "../supervisor/notify.ts";
+import { Supervisor } from "../supervisor/supervisor.ts";
 import {
   formatOptions,
   type OptionSpec,
@@ -100,7 +101,7 @@ Example:
   tableflip run --listen tcp::8080 --pid-file /run/app.pid -- node server.js`;
 
 /** Runs the supervisor until it stops; returns the exit code. */
-export async function run(argv: string[], notifier?: SupervisorNotifier): Promise<number> {
+export async function run(argv: string[]): Promise<number> {
   const { options, rest } = parseArgs(argv, RUN_OPTIONS, "run");
   if (options.help) {
     console.log(RUN_HELP);
@@ -113,6 +114,8 @@ export async function run(argv: string[], notifier?: SupervisorNotifier): Promis
     options[name] === undefined ? fallback : parseCount(options[name] as string, name, "run", min);
   const listen = ((options.listen as string[] | undefined) ?? []).map(parseListen);
   const log = (message: string) => process.stderr.write(`tableflip[${process.pid}]: ${message}\n`);
+  const backend = supervisorBackend();
+  const notifier = supervisorNotifier(backend, (error) => log(`sd_notify: ${error.message}`));
   const supervisor = new Supervisor({
     command: rest,
     listen,
@@ -129,7 +132,7 @@ export async function run(argv: string[], notifier?: SupervisorNotifier): Promis
     },
     cwd: process.cwd(),
     log,
-    backend: supervisorBackend(),
+    backend,
     notifier,
   });
   if (!options["no-control"]) {

@@ -10,6 +10,9 @@
  *   and a read-only one never reports EOF.
  * - A `bun build --compile` executable re-executes itself without a script
  *   path and without its baked-in runtime flags.
+ * - sd_notify datagrams go through libc `sendto` (no unix datagram sockets
+ *   in `node:dgram`), and `MONOTONIC_USEC` comes from libc `clock_gettime`:
+ *   Bun's `process.hrtime.bigint()` counts from process start, not boot.
  *
  * @module
  */
@@ -21,6 +24,7 @@ import { TableflipError } from "../src/errors.ts";
 import { LineSplitter, READY_LINE } from "../src/protocol.ts";
 import { libc } from "./libc/bun.ts";
 import { ListenerFds } from "./listener_fds.ts";
+import { sendThroughLibc } from "./libc/sd_notify.ts";
 import { NodeBackend } from "./node.ts";
 import { holdWithLibc } from "./libc/hold.ts";
 import type { HeldSocket } from "./node_hold.ts";
@@ -164,6 +168,16 @@ export class BunBackend extends NodeBackend {
       send,
       onLine: (handler) => handlers.push(handler),
     };
+  }
+
+  /** `sendto` through libc: Bun has no unix datagram sockets either. */
+  override sdNotify(socket: string, message: string): Promise<void> {
+    return sendThroughLibc(socket, message, libc);
+  }
+
+  /** `clock_gettime` through libc: Bun's `process.hrtime` counts from process start. */
+  override monotonicUsec(): bigint {
+    return libc.monotonicMicros();
   }
 }
 

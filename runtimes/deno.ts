@@ -21,6 +21,9 @@
  *   which Deno 2 lets users omit). Deno's `child_process` adds `-A` to a
  *   Deno command line without any permission flag, so a restricted process
  *   stays restricted only because its own flags are passed on.
+ * - sd_notify datagrams go through libc `sendto`, and `MONOTONIC_USEC`
+ *   through libc `clock_gettime`: Deno's `process.hrtime.bigint()` counts
+ *   from process start. Reading `NOTIFY_SOCKET` needs `--allow-env=NOTIFY_SOCKET`.
  *
  * Permissions: `--allow-ffi` (libc; scope it to libc's path) and
  * `--allow-env` (at least `=TABLEFLIP_MANIFEST`) always; to upgrade, also
@@ -45,6 +48,7 @@ import type { ListenSpec, Network } from "../src/address.ts";
 import { PermissionError, SyscallError, TableflipError } from "../src/errors.ts";
 import { libc } from "./libc/deno.ts";
 import { ListenerFds } from "./listener_fds.ts";
+import { sendThroughLibc } from "./libc/sd_notify.ts";
 import { NodeBackend } from "./node.ts";
 import { holdWithLibc } from "./libc/hold.ts";
 import type { HeldSocket } from "./node_hold.ts";
@@ -281,6 +285,16 @@ export class DenoBackend extends NodeBackend {
       for (const copy of copies) libc.close(copy);
     }
     return child;
+  }
+
+  /** `sendto` through libc: `Deno.listenDatagram` (unixpacket) needs `--unstable-net` and a bound path. */
+  override sdNotify(socket: string, message: string): Promise<void> {
+    return sendThroughLibc(socket, message, libc);
+  }
+
+  /** `clock_gettime` through libc: Deno's `process.hrtime` counts from process start. */
+  override monotonicUsec(): bigint {
+    return libc.monotonicMicros();
   }
 }
 

@@ -26,6 +26,7 @@ import type { ListenSpec, Network } from "../src/address.ts";
 import { LineSplitter, READY_LINE } from "../src/protocol.ts";
 import { procSocketName } from "./proc_net.ts";
 import { type HeldSocket, holdWithBinder } from "./node_hold.ts";
+import { systemdNotify } from "./systemd_notify.ts";
 
 /** Backend for Node.js (and the base of the Bun and Deno backends). */
 export class NodeBackend implements Backend {
@@ -229,6 +230,16 @@ export class NodeBackend implements Backend {
 
   async removeFile(path: string): Promise<void> {
     await rm(path, { force: true });
+  }
+
+  /** Through the `systemd-notify` tool: Node has no unix datagram sockets (see `systemd_notify.ts`). */
+  sdNotify(socket: string, message: string): Promise<void> {
+    return systemdNotify(socket, message);
+  }
+
+  /** `process.hrtime.bigint()`: libuv's `uv_hrtime`, CLOCK_MONOTONIC on Linux. */
+  monotonicUsec(): bigint {
+    return process.hrtime.bigint() / 1000n;
   }
 }
 

@@ -137,6 +137,15 @@ export interface Backend {
   rename(from: string, to: string): Promise<void>;
   /** Removes a file; ignores a missing one. */
   removeFile(path: string): Promise<void>;
+
+  /**
+   * Sends one sd_notify datagram (`message`, e.g. `READY=1`) to `socket`, a
+   * `NOTIFY_SOCKET` value (absolute path or `@abstract`); rejects with a
+   * `TableflipError` (`ERR_NOTIFY`) when it could not be sent.
+   */
+  sdNotify(socket: string, message: string): Promise<void>;
+  /** CLOCK_MONOTONIC now, in microseconds (what sd_notify's `MONOTONIC_USEC` takes). */
+  monotonicUsec(): bigint;
 }
 
 let defaultFactory: (() => Backend) | undefined;

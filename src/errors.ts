@@ -30,7 +30,9 @@ export type ErrorCode =
   | "ERR_TOO_MANY_DRAINING"
   | "ERR_CRASH_LOOP"
   | "ERR_USAGE"
-  | "ERR_CONTROL";
+  | "ERR_CONTROL"
+  | "ERR_NOTIFY_SOCKET"
+  | "ERR_NOTIFY";
 
 /** Marks tableflip's errors, so that copies of the library loaded twice (ESM and CJS) agree. */
 const BRAND: unique symbol = Symbol.for("tableflip.error") as never;
@@ -234,6 +236,17 @@ export class SyscallError extends TableflipError {
   }
 }
 
+/** `NOTIFY_SOCKET` holds something that is neither an absolute path nor an `@name`. */
+export class NotifySocketError extends TableflipError {
+  /** The offending value, as found. */
+  readonly value: string;
+  constructor(value: string, why: string) {
+    super("ERR_NOTIFY_SOCKET", `invalid NOTIFY_SOCKET ${JSON.stringify(value)}: ${why}`);
+    this.name = "NotifySocketError";
+    this.value = value;
+  }
+}
+
 const ERRNO_NAMES: Record<number, string> = {
   1: "EPERM",
   2: "ENOENT",
@@ -245,6 +258,7 @@ const ERRNO_NAMES: Record<number, string> = {
   17: "EEXIST",
   22: "EINVAL",
   24: "EMFILE",
+  32: "EPIPE",
   36: "ENAMETOOLONG",
   88: "ENOTSOCK",
   95: "EOPNOTSUPP",

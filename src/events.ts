@@ -41,7 +41,9 @@ export type UpgradeEvent =
   /** `exit` settled: a child took over, or `stop()` ran. */
   | { type: "exiting"; reason: "upgraded" | "stopped" }
   /** The parent generation exited. */
-  | { type: "parent-gone"; pid: number };
+  | { type: "parent-gone"; pid: number }
+  /** An sd_notify message to systemd could not be sent (the upgrade goes on regardless). */
+  | { type: "notify-failed"; error: TableflipError };
 
 /** Receives {@link UpgradeEvent}s. Exceptions thrown by it are ignored. */
 export type EventHook = (event: UpgradeEvent) => void;

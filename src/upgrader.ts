@@ -27,6 +27,7 @@ import {
 import type { EventHook, UpgradeEvent } from "./events.ts";
 import { FdRegistry } from "./fds.ts";
 import { readSocketActivation } from "./socket_activation.ts";
+import { ServiceNotify } from "./service_notify.ts";
 import { listenToSupervisor, requestUpgrade } from "./supervised.ts";
 import { resolvePidFile, writePidFile } from "./pid_file.ts";
 import {
@@ -119,6 +120,8 @@ export class Upgrader {
   #ready = false;
   #state: State = "running";
   #abortUpgrade: AbortController | undefined;
+  /** sd_notify to systemd (off without NOTIFY_SOCKET). */
+  readonly #notify: ServiceNotify;
   /** Under a supervisor: the upgrade this process asked for, until it answers. */
   #pendingRequest: { resolve: () => void; reject: (error: TableflipError) => void } | undefined;
   readonly #exitController = new AbortController();
@@ -170,6 +173,10 @@ export class Upgrader {
       });
       if (this.#manifest.supervisor) this.#superviseBy(this.#parent);
     }
+    this.#notify = new ServiceNotify(
+      backend,
+      (error) => this.#emit({ type: "notify-failed", error }),
+    );
     registry[ACTIVE] = () => this.#state !== "stopped";
   }
 
@@ -319,6 +326,8 @@ export class Upgrader {
     await this.#parent?.signalReady();
     this.#ready = true;
     this.#emit({ type: "ready", pid: this.pid, generation: this.generation });
+    // A later generation's parent tells systemd (MAINPID) when it takes over.
+    if (!this.#manifest) this.#notify.ready(this.pid);
   }
 
   /**
@@ -353,6 +362,7 @@ export class Upgrader {
       (error: TableflipError) => {
         if (this.#state === "upgrading") this.#state = "running";
         this.#emit({ type: "upgrade-failed", error });
+        if (!this.supervisor) this.#notify.failed(this.pid, this.generation, error);
         throw error;
       },
     ).finally(() => {
@@ -377,6 +387,7 @@ export class Upgrader {
     if (this.#state === "stopped" || this.#state === "upgraded") return;
     this.#state = "stopped";
     this.#abortUpgrade?.abort(new StoppedError());
+    this.#notify.stopping(this.pid);
     this.#finish("stopped");
   }
 
@@ -441,6 +452,7 @@ export class Upgrader {
     if (this.supervisor && this.#parent) return await this.#askSupervisor(this.#parent, signal);
     const generation = this.generation + 1;
     this.#emit({ type: "upgrade-started", generation });
+    this.#notify.reloading(generation);
     const passed = this.#fds.passable();
     const env = { ...this.#backend.environment(), ...this.#options.env };
     delete env[MANIFEST_ENV];
@@ -492,6 +504,7 @@ export class Upgrader {
         }
         child.release();
         this.#emit({ type: "child-ready", pid: child.pid });
+        await this.#notify.handedOver(child.pid, generation);
         return;
       case "exited": {
         const { status } = outcome;

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { SyscallError } from "../../src/errors.ts";
+import { SyscallError, TableflipError } from "../../src/errors.ts";
 
 /** The raw libc functions, as an FFI binding exposes them. Pointers are byte buffers. */
 export interface RawLibc {
@@ -30,6 +30,15 @@ export interface RawLibc {
   listen(fd: number, backlog: number): number;
   waitid(idtype: number, id: number, info: Uint8Array, options: number): number;
   waitpid(pid: number, status: Uint8Array, options: number): number;
+  sendto(
+    fd: number,
+    buf: Uint8Array,
+    len: number,
+    flags: number,
+    addr: Uint8Array,
+    addrlen: number,
+  ): number;
+  clock_gettime(clock: number, timespec: Uint8Array): number;
   /** The calling thread's `errno`, read right after a failed call. */
   errno(): number;
 }
@@ -63,8 +72,16 @@ export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 
-/** `socket` type. */
+/** `socket` types, and the flag that makes the new fd close-on-exec. */
 export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_CLOEXEC = O_CLOEXEC;
+/** `send` flag: fail with EAGAIN rather than block when the receiver's queue is full. */
+export const MSG_DONTWAIT = 0x40;
+/** `clock_gettime` clock: CLOCK_MONOTONIC. */
+export const CLOCK_MONOTONIC = 1;
+/** `sizeof(struct sockaddr_un)`: a 2-byte family and a 108-byte `sun_path`. */
+export const SOCKADDR_UN_SIZE = 110;
 /** Option levels and TCP options. */
 export const SOL_SOCKET = 1;
 export const IPPROTO_TCP = 6;
@@ -435,6 +452,44 @@ export class Libc {
     return reaped;
   }
 
+  /**
+   * Sends `bytes` as one datagram to the unix socket `path`, from a fresh
+   * `AF_UNIX`/`SOCK_DGRAM` socket (close-on-exec, closed again): a path, or
+   * `@name` for Linux's abstract namespace (a leading NUL, no trailing one,
+   * and the address length counting exactly the name: `@a` and `@a\0` are
+   * different sockets). Never blocks: a full receiver queue fails with EAGAIN.
+   */
+  sendDatagram(path: string, bytes: Uint8Array): void {
+    const addr = sockaddrUn(path);
+    const fd = this.#check(
+      "socket",
+      "AF_UNIX, SOCK_DGRAM|SOCK_CLOEXEC",
+      this.#raw.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0),
+    );
+    try {
+      this.#check(
+        "sendto",
+        `${fd}, ${bytes.length} bytes, ${JSON.stringify(path)}`,
+        this.#raw.sendto(fd, bytes, bytes.length, MSG_DONTWAIT, addr, addr.length),
+      );
+    } finally {
+      this.#raw.close(fd);
+    }
+  }
+
+  /** `clock_gettime(CLOCK_MONOTONIC)` in microseconds. */
+  monotonicMicros(): bigint {
+    // struct timespec { i64 tv_sec; i64 tv_nsec; } on x86_64 and aarch64.
+    const timespec = new Uint8Array(16);
+    this.#check(
+      "clock_gettime",
+      "CLOCK_MONOTONIC",
+      this.#raw.clock_gettime(CLOCK_MONOTONIC, timespec),
+    );
+    const view = new DataView(timespec.buffer);
+    return view.getBigInt64(0, true) * 1_000_000n + view.getBigInt64(8, true) / 1000n;
+  }
+
   #intOption(fd: number, name: number): number | undefined {
     const value = new Uint8Array(4);
     const len = new Uint8Array(4);
@@ -536,6 +591,27 @@ export function compressIPv6(groups: string[]): string {
   return `::ffff:${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
+/**
+ * `struct sockaddr_un` for a unix socket path or an `@abstract` name,
+ * exactly as long as the address: family, then the path and its NUL, or a
+ * NUL and the name. Throws `ERR_INVALID_ARGUMENT` if it does not fit.
+ */
+export function sockaddrUn(path: string): Uint8Array {
+  const abstract = path.startsWith("@");
+  const name = new TextEncoder().encode(abstract ? path.slice(1) : path);
+  const length = 2 + 1 + name.length;
+  if (length > SOCKADDR_UN_SIZE || name.length === 0 || name.includes(0)) {
+    throw new TableflipError(
+      "ERR_INVALID_ARGUMENT",
+      `not a unix socket address (1 to 107 bytes, no NUL): ${JSON.stringify(path)}`,
+    );
+  }
+  const addr = new Uint8Array(length);
+  new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
+  addr.set(name, abstract ? 3 : 2);
+  return addr;
+}
+
 /** A NUL-terminated UTF-8 copy of `text`. */
 export function cString(text: string): Uint8Array {
   const bytes = new TextEncoder().encode(text);
@@ -598,6 +674,8 @@ export const SYMBOLS = {
   listen: { args: ["i32", "i32"], returns: "i32" },
   waitid: { args: ["i32", "i32", "buffer", "i32"], returns: "i32" },
   waitpid: { args: ["i32", "buffer", "i32"], returns: "i32" },
+  sendto: { args: ["i32", "buffer", "usize", "i32", "buffer", "u32"], returns: "isize" },
+  clock_gettime: { args: ["i32", "buffer"], returns: "i32" },
   __errno_location: { args: [], returns: "pointer" },
 } as const;
 
@@ -633,6 +711,9 @@ export function bindRaw(
     listen: (fd, backlog) => int(lib.listen(fd, backlog)),
     waitid: (idtype, id, info, options) => int(lib.waitid(idtype, id, info, options)),
     waitpid: (pid, status, options) => int(lib.waitpid(pid, status, options)),
+    sendto: (fd, buf, len, flags, addr, addrlen) =>
+      int(lib.sendto(fd, buf, len, flags, addr, addrlen)),
+    clock_gettime: (clock, timespec) => int(lib.clock_gettime(clock, timespec)),
     errno: () => errno(lib.__errno_location()),
   };
 }

@@ -292,6 +292,21 @@ export class FakeBackend implements Backend {
     return entry.kind === "file" ? "other" : "socket";
   }
 
+  /** sd_notify messages sent, in order (nothing leaves the process). */
+  readonly notifications: { socket: string; message: string }[] = [];
+
+  /** Records the message in {@link notifications}. */
+  sdNotify(socket: string, message: string): Promise<void> {
+    this.#call("sdNotify");
+    this.notifications.push({ socket, message });
+    return Promise.resolve();
+  }
+
+  /** A monotonic clock in µs (the real one: fake processes share the test's time). */
+  monotonicUsec(): bigint {
+    return BigInt(Math.round(performance.now() * 1000));
+  }
+
   /** The address of a fake listening socket `fd`, as `getsockname` would give it. */
   socketName(fd: number): SocketName | undefined {
     this.#call("socketName");
