@@ -54,5 +54,12 @@ export {
 } from "./src/errors.ts";
 export { HttpDrain } from "./src/http_drain.ts";
 export type { DrainOptions, DrainResult, ShutdownOptions } from "./src/http_drain.ts";
+export { GOING_AWAY, WebSocketDrain } from "./src/websocket_drain.ts";
+export type {
+  DrainableWebSocket,
+  WebSocketCloseOptions,
+  WebSocketDrainOptions,
+  WebSocketDrainResult,
+} from "./src/websocket_drain.ts";
 export { MANIFEST_ENV, PROTOCOL_VERSION } from "./src/protocol.ts";
 export { createBackend, detectRuntime, type RuntimeName } from "./runtimes/detect.ts";

@@ -12,11 +12,17 @@
  * - never closes a just-accepted connection before its first request;
  * - destroys what is left at the deadline.
  *
+ * Upgraded connections (WebSockets) never serve a request, so the drain
+ * would leave them to the deadline: pass a `WebSocketDrain` as
+ * `shutdown({ webSockets })` and they are closed with 1001 as soon as the
+ * listeners stop accepting, so their clients reconnect to the new generation.
+ *
  * @module
  */
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node:http";
 import { Server as NetServer, type Socket } from "node:net";
 import { Server as TlsServer } from "node:tls";
+import type { WebSocketCloseOptions, WebSocketDrainResult } from "./websocket_drain.ts";
 
 /** Options for {@link HttpDrain}. */
 export interface DrainOptions {
@@ -35,6 +41,12 @@ export interface ShutdownOptions {
   timeout?: number;
   /** Aborting ends the drain at once, as if the deadline had passed. */
   signal?: AbortSignal;
+  /**
+   * WebSockets upgraded from this server's connections (a `WebSocketDrain`):
+   * closed with 1001 right after the listeners stop accepting, with the
+   * drain's deadline and signal.
+   */
+  webSockets?: { close(options: WebSocketCloseOptions): Promise<WebSocketDrainResult> };
 }
 
 /** What a drain did. */
@@ -45,6 +57,8 @@ export interface DrainResult {
   forced: number;
   /** True if the deadline passed (or the signal aborted) with connections left. */
   timedOut: boolean;
+  /** What closing the `webSockets` did, if they were given. */
+  webSockets?: WebSocketDrainResult;
 }
 
 interface Connection {
@@ -115,10 +129,10 @@ export class HttpDrain {
     await this.#responsesOnTheWire(Math.min(ON_THE_WIRE_LIMIT, timeout), options.signal);
     // net.Server's close, not http's: http's also kills idle keep-alive sockets at once.
     const closing = listeners.map(stopAccepting);
-    const timedOut = await this.#sweepUntilEmpty(
-      Math.max(0, timeout - (Date.now() - started)),
-      options.signal,
-    );
+    // Only now: a client that reconnects at once must reach the new generation.
+    const left = () => Math.max(0, timeout - (Date.now() - started));
+    const sockets = options.webSockets?.close({ timeout: left(), signal: options.signal });
+    const timedOut = await this.#sweepUntilEmpty(left(), options.signal);
     let forced = 0;
     for (const socket of this.#connections.keys()) {
       socket.destroy();
@@ -126,7 +140,9 @@ export class HttpDrain {
     }
     this.#connections.clear();
     await Promise.all(closing);
-    return { closed: this.#closedWhileDraining, forced, timedOut };
+    const result: DrainResult = { closed: this.#closedWhileDraining, forced, timedOut };
+    if (sockets) result.webSockets = await sockets;
+    return result;
   }
 
   /** Resolves when every response whose headers are sent has ended, or after `limit` ms. */
