@@ -54,6 +54,8 @@ export {
 } from "./src/errors.ts";
 export { HttpDrain } from "./src/http_drain.ts";
 export type { DrainOptions, DrainResult, ShutdownOptions } from "./src/http_drain.ts";
+export { Http2Drain } from "./src/http2_drain.ts";
+export type { Http2DrainResult, Http2ShutdownOptions } from "./src/http2_drain.ts";
 export { GOING_AWAY, WebSocketDrain } from "./src/websocket_drain.ts";
 export type {
   DrainableWebSocket,

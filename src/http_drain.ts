@@ -20,8 +20,9 @@
  * @module
  */
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node:http";
-import { Server as NetServer, type Socket } from "node:net";
+import type { Server as NetServer, Socket } from "node:net";
 import { Server as TlsServer } from "node:tls";
+import { stopAccepting } from "./stop_accepting.ts";
 import type { WebSocketCloseOptions, WebSocketDrainResult } from "./websocket_drain.ts";
 
 /** Options for {@link HttpDrain}. */
@@ -227,21 +228,6 @@ export class HttpDrain {
     res.once("finish", onDone);
     res.once("close", onDone);
   }
-}
-
-/**
- * Closes a listener without touching its connections: `net.Server`'s close,
- * not http's (which also kills idle keep-alive sockets at once). A listener
- * that is not a real `net.Server` (Bun's `http.Server`) gets its own close.
- */
-function stopAccepting(listener: NetServer): Promise<void> {
-  return new Promise<void>((resolve) => {
-    try {
-      NetServer.prototype.close.call(listener, () => resolve());
-    } catch {
-      listener.close(() => resolve());
-    }
-  });
 }
 
 function markClose(res: ServerResponse): void {
