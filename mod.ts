@@ -56,6 +56,13 @@ export { HttpDrain } from "./src/http_drain.ts";
 export type { DrainOptions, DrainResult, ShutdownOptions } from "./src/http_drain.ts";
 export { Http2Drain } from "./src/http2_drain.ts";
 export type { Http2DrainResult, Http2ShutdownOptions } from "./src/http2_drain.ts";
+export { EventStreamDrain } from "./src/event_stream_drain.ts";
+export type {
+  DrainableEventStream,
+  EventStreamCloseOptions,
+  EventStreamDrainOptions,
+  EventStreamDrainResult,
+} from "./src/event_stream_drain.ts";
 export { GOING_AWAY, WebSocketDrain } from "./src/websocket_drain.ts";
 export type {
   DrainableWebSocket,

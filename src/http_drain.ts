@@ -16,6 +16,8 @@
  * would leave them to the deadline: pass a `WebSocketDrain` as
  * `shutdown({ webSockets })` and they are closed with 1001 as soon as the
  * listeners stop accepting, so their clients reconnect to the new generation.
+ * Server-sent event streams never finish by themselves either: pass an
+ * `EventStreamDrain` as `shutdown({ eventStreams })`.
  *
  * @module
  */
@@ -24,6 +26,7 @@ import type { Server as NetServer, Socket } from "node:net";
 import { Server as TlsServer } from "node:tls";
 import { stopAccepting } from "./stop_accepting.ts";
 import type { WebSocketCloseOptions, WebSocketDrainResult } from "./websocket_drain.ts";
+import type { EventStreamCloseOptions, EventStreamDrainResult } from "./event_stream_drain.ts";
 
 /** Options for {@link HttpDrain}. */
 export interface DrainOptions {
@@ -48,6 +51,11 @@ export interface ShutdownOptions {
    * drain's deadline and signal.
    */
   webSockets?: { close(options: WebSocketCloseOptions): Promise<WebSocketDrainResult> };
+  /**
+   * Server-sent event streams of this server (an `EventStreamDrain`): ended
+   * with a `retry:` hint right after the listeners stop accepting.
+   */
+  eventStreams?: { close(options: EventStreamCloseOptions): Promise<EventStreamDrainResult> };
 }
 
 /** What a drain did. */
@@ -60,6 +68,8 @@ export interface DrainResult {
   timedOut: boolean;
   /** What closing the `webSockets` did, if they were given. */
   webSockets?: WebSocketDrainResult;
+  /** What closing the `eventStreams` did, if they were given. */
+  eventStreams?: EventStreamDrainResult;
 }
 
 interface Connection {
@@ -133,6 +143,7 @@ export class HttpDrain {
     // Only now: a client that reconnects at once must reach the new generation.
     const left = () => Math.max(0, timeout - (Date.now() - started));
     const sockets = options.webSockets?.close({ timeout: left(), signal: options.signal });
+    const streams = options.eventStreams?.close({ timeout: left(), signal: options.signal });
     const timedOut = await this.#sweepUntilEmpty(left(), options.signal);
     let forced = 0;
     for (const socket of this.#connections.keys()) {
@@ -143,13 +154,15 @@ export class HttpDrain {
     await Promise.all(closing);
     const result: DrainResult = { closed: this.#closedWhileDraining, forced, timedOut };
     if (sockets) result.webSockets = await sockets;
+    if (streams) result.eventStreams = await streams;
     return result;
   }
 
   /** Resolves when every response whose headers are sent has ended, or after `limit` ms. */
   #responsesOnTheWire(limit: number, signal?: AbortSignal): Promise<void> {
+    // Event streams never end by themselves: `eventStreams` ends them later.
     const sent = [...this.#connections.values()].flatMap((c) =>
-      [...c.pending].filter((res) => res.headersSent)
+      [...c.pending].filter((res) => res.headersSent && !isEventStream(res))
     );
     if (sent.length === 0 || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
@@ -228,6 +241,10 @@ export class HttpDrain {
     res.once("finish", onDone);
     res.once("close", onDone);
   }
+}
+
+function isEventStream(res: ServerResponse): boolean {
+  return /^\s*text\/event-stream/i.test(String(res.getHeader("content-type") ?? ""));
 }
 
 function markClose(res: ServerResponse): void {
