@@ -27,9 +27,12 @@ if (native) {
   // Loaded before listening: nothing may be awaited between listen and serving.
   const { serveBun, serveDeno } = await import("../../native.ts");
   const listener = await upg.listen("tcp", address);
+  const onEvent = (e: { type: string; reason?: string }) => {
+    if (e.type === "native-fallback") console.error("native server unavailable:", e.reason);
+  };
   const server = "Bun" in globalThis
-    ? await serveBun(listener, { fetch: app.fetch })
-    : await serveDeno(listener, app.fetch);
+    ? await serveBun(listener, { fetch: app.fetch, onEvent })
+    : await serveDeno(listener, app.fetch, { onEvent });
   await upg.ready();
   await upg.exit;
   await server.shutdown({ timeout: 30_000 });
