@@ -5,7 +5,9 @@
 // `Connection: close` on its next response, and all of them reconnect to the
 // new generation at about the same moment. Reports failures and latency
 // percentiles inside the upgrade window (SIGHUP - 1 s to the old process's
-// exit + 1 s) against the same window of the run without an upgrade.
+// exit + 1 s) against the same window of the run without an upgrade. The
+// first seconds, while 10,000 connections are made at once (SYN retries,
+// timeouts), are a warm-up: counted apart, left out of the rest.
 //
 //   node bench/storm_bench.mjs                       # node22, 10,000 connections, 12 s
 //   node bench/storm_bench.mjs --runtime bun --connections 2000 --duration 8
@@ -27,8 +29,9 @@ const { values } = parseArgs({
   options: {
     runtime: { type: "string", default: "node22" },
     connections: { type: "string", default: "10000" },
-    duration: { type: "string", default: "12" },
-    "upgrade-at": { type: "string", default: "4" },
+    duration: { type: "string", default: "14" },
+    "upgrade-at": { type: "string", default: "5" },
+    "warm-up": { type: "string", default: "3" },
     timeout: { type: "string", default: "10" },
   },
 });
@@ -36,6 +39,8 @@ const RUNTIME = values.runtime;
 const CONNECTIONS = Number(values.connections);
 const DURATION = Number(values.duration);
 const UPGRADE_AT = Number(values["upgrade-at"]) * 1000;
+/** The first seconds (all connections connecting at once) are left out of every figure. */
+const WARM_UP = Number(values["warm-up"]) * 1000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` every `every` ms until it returns a value; throws after `limit` ms. */
@@ -138,14 +143,31 @@ async function run(upgrade) {
   }
 }
 
+/** Whether time `t` (ms since the load started) is past the warm-up and in (or out of) [from, to). */
+const counted = (t, from, to, inside) => t >= WARM_UP && (t >= from && t < to) === inside;
+
 /** Latency percentiles of the responses whose time falls in [from, to) ms (or outside it). */
 function percentiles({ resT, resLat }, from, to, inside = true) {
   const lat = [];
   for (let i = 0; i < resT.length; i++) {
-    if ((resT[i] >= from && resT[i] < to) === inside) lat.push(resLat[i]);
+    if (counted(resT[i], from, to, inside)) lat.push(resLat[i]);
   }
   lat.sort((a, b) => a - b);
   return { n: lat.length, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99) };
+}
+
+/** Failures by kind whose time falls in [from, to) ms (or outside it). */
+function failures({ failures: all }, from, to, inside = true) {
+  const byKind = {};
+  for (const [t, kind] of all) {
+    if (counted(sentAt(t, kind), from, to, inside)) byKind[kind] = (byKind[kind] ?? 0) + 1;
+  }
+  return byKind;
+}
+
+/** A timeout is reported `timeout` s after its request was sent: count it then. */
+function sentAt(t, kind) {
+  return kind === "timeout" ? t - Number(values.timeout) * 1000 : t;
 }
 
 const fmt = (x) => (x >= 100 ? Math.round(x) : Math.round(x * 10) / 10);
@@ -156,11 +178,13 @@ const rows = [
   ["without upgrade", steady],
   ["with one upgrade", upgraded],
 ].map(([label, { result }]) => {
-  const failed = {};
-  for (const [, kind] of result.failures) failed[kind] = (failed[kind] ?? 0) + 1;
-  const win = percentiles(result, from, to);
-  const out = percentiles(result, from, to, false);
-  return { label, requests: result.resT.length, failed, win, out };
+  const win = { ...percentiles(result, from, to), failed: failures(result, from, to) };
+  const out = {
+    ...percentiles(result, from, to, false),
+    failed: failures(result, from, to, false),
+  };
+  const inWarmUp = result.failures.filter(([t, kind]) => sentAt(t, kind) < WARM_UP).length;
+  return { label, requests: result.resT.length, win, out, inWarmUp };
 });
 const lines = [
   `runtime ${RUNTIME}, ${CONNECTIONS} keep-alive connections, ${DURATION} s, window ${
@@ -169,17 +193,22 @@ const lines = [
     upgraded.window.ready - upgraded.window.hup
   } ms, old one gone after ${upgraded.window.exit - upgraded.window.hup} ms)`,
   "",
-  "| run | requests | failed | p50 / p99 in the window (ms) | p50 / p99 outside it (ms) |",
-  "| --- | -------: | ------ | ---------------------------: | ------------------------: |",
+  "| run | requests | failed in the window | p50 / p99 in the window (ms) | failed outside it | p50 / p99 outside it (ms) | failed in the warm-up |",
+  "| --- | -------: | ------ | ---------------------------: | ------ | ------------------------: | ---: |",
   ...rows.map((r) =>
-    `| ${r.label} | ${r.requests} | ${JSON.stringify(r.failed)} | ${fmt(r.win.p50)} / ${
+    `| ${r.label} | ${r.requests} | ${JSON.stringify(r.win.failed)} | ${fmt(r.win.p50)} / ${
       fmt(r.win.p99)
-    } | ${fmt(r.out.p50)} / ${fmt(r.out.p99)} |`
+    } | ${JSON.stringify(r.out.failed)} | ${fmt(r.out.p50)} / ${fmt(r.out.p99)} | ${r.inWarmUp} |`
   ),
 ];
 console.log(lines.join("\n"));
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 writeFileSync(
-  join(ROOT, "bench", "results", `storm-${RUNTIME}.json`),
-  JSON.stringify({ runtime: RUNTIME, connections: CONNECTIONS, window: upgraded.window, rows }),
+  join(ROOT, "bench", "results", `storm-${RUNTIME}-${CONNECTIONS}.json`),
+  JSON.stringify({
+    runtime: RUNTIME,
+    connections: CONNECTIONS,
+    window: upgraded.window,
+    rows,
+  }),
 );
