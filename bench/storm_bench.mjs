@@ -12,7 +12,7 @@
 //   node bench/storm_bench.mjs                       # node22, 10,000 connections, 12 s
 //   node bench/storm_bench.mjs --runtime bun --connections 2000 --duration 8
 //
-// Writes bench/results/storm-<runtime>.json and prints a markdown table.
+// Writes bench/results/storm-<runtime>-<connections>.json and prints a markdown table.
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
