@@ -82,6 +82,22 @@ export {
 } from "./src/errors.ts";
 export { HttpDrain } from "./src/http_drain.ts";
 export type { DrainOptions, DrainResult, ShutdownOptions } from "./src/http_drain.ts";
+export { Http2Drain } from "./src/http2_drain.ts";
+export type { Http2DrainResult, Http2ShutdownOptions } from "./src/http2_drain.ts";
+export { EventStreamDrain } from "./src/event_stream_drain.ts";
+export type {
+  DrainableEventStream,
+  EventStreamCloseOptions,
+  EventStreamDrainOptions,
+  EventStreamDrainResult,
+} from "./src/event_stream_drain.ts";
+export { GOING_AWAY, WebSocketDrain } from "./src/websocket_drain.ts";
+export type {
+  DrainableWebSocket,
+  WebSocketCloseOptions,
+  WebSocketDrainOptions,
+  WebSocketDrainResult,
+} from "./src/websocket_drain.ts";
 export { MANIFEST_ENV, PROTOCOL_VERSION } from "./src/protocol.ts";
 export { createBackend, detectRuntime, type RuntimeName } from "./runtimes/detect.ts";
 export {

@@ -122,7 +122,8 @@ export class NodeBackend implements Backend {
       };
       server.once("error", onError);
       server.once("listening", onListening);
-      server.listen(options as ListenOptions);
+      // Also positional: Node takes an fd listen's backlog only from there.
+      server.listen({ backlog: LISTEN_BACKLOG, ...options } as ListenOptions, LISTEN_BACKLOG);
     });
   }
 
@@ -242,6 +243,17 @@ export class NodeBackend implements Backend {
     return process.hrtime.bigint() / 1000n;
   }
 }
+
+/**
+ * The accept queue asked for: the kernel caps it at `net.core.somaxconn`
+ * (4096 by default since Linux 5.4), which is what Go's `net.Listen` uses.
+ * Node's default, 511, overflows when thousands of clients reconnect at
+ * once after a handover, and each dropped SYN costs its client a 1 s, then
+ * 3 s retransmission (bench/storm_bench.mjs). Adopting a socket calls
+ * `listen()` on it again, which sets the queue anew: without this every
+ * generation after the first would be back at 511 (Bun keeps its own 512).
+ */
+const LISTEN_BACKLOG = 65_535;
 
 /** Servers already given to a listen call (an http server can listen only once). */
 const used = new WeakSet<ConnectionHandler>();

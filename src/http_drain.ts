@@ -12,11 +12,21 @@
  * - never closes a just-accepted connection before its first request;
  * - destroys what is left at the deadline.
  *
+ * Upgraded connections (WebSockets) never serve a request, so the drain
+ * would leave them to the deadline: pass a `WebSocketDrain` as
+ * `shutdown({ webSockets })` and they are closed with 1001 as soon as the
+ * listeners stop accepting, so their clients reconnect to the new generation.
+ * Server-sent event streams never finish by themselves either: pass an
+ * `EventStreamDrain` as `shutdown({ eventStreams })`.
+ *
  * @module
  */
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node:http";
-import { Server as NetServer, type Socket } from "node:net";
+import type { Server as NetServer, Socket } from "node:net";
 import { Server as TlsServer } from "node:tls";
+import { stopAccepting } from "./stop_accepting.ts";
+import type { WebSocketCloseOptions, WebSocketDrainResult } from "./websocket_drain.ts";
+import type { EventStreamCloseOptions, EventStreamDrainResult } from "./event_stream_drain.ts";
 
 /** Options for {@link HttpDrain}. */
 export interface DrainOptions {
@@ -35,6 +45,17 @@ export interface ShutdownOptions {
   timeout?: number;
   /** Aborting ends the drain at once, as if the deadline had passed. */
   signal?: AbortSignal;
+  /**
+   * WebSockets upgraded from this server's connections (a `WebSocketDrain`):
+   * closed with 1001 right after the listeners stop accepting, with the
+   * drain's deadline and signal.
+   */
+  webSockets?: { close(options: WebSocketCloseOptions): Promise<WebSocketDrainResult> };
+  /**
+   * Server-sent event streams of this server (an `EventStreamDrain`): ended
+   * with a `retry:` hint right after the listeners stop accepting.
+   */
+  eventStreams?: { close(options: EventStreamCloseOptions): Promise<EventStreamDrainResult> };
 }
 
 /** What a drain did. */
@@ -45,6 +66,10 @@ export interface DrainResult {
   forced: number;
   /** True if the deadline passed (or the signal aborted) with connections left. */
   timedOut: boolean;
+  /** What closing the `webSockets` did, if they were given. */
+  webSockets?: WebSocketDrainResult;
+  /** What closing the `eventStreams` did, if they were given. */
+  eventStreams?: EventStreamDrainResult;
 }
 
 interface Connection {
@@ -115,10 +140,11 @@ export class HttpDrain {
     await this.#responsesOnTheWire(Math.min(ON_THE_WIRE_LIMIT, timeout), options.signal);
     // net.Server's close, not http's: http's also kills idle keep-alive sockets at once.
     const closing = listeners.map(stopAccepting);
-    const timedOut = await this.#sweepUntilEmpty(
-      Math.max(0, timeout - (Date.now() - started)),
-      options.signal,
-    );
+    // Only now: a client that reconnects at once must reach the new generation.
+    const left = () => Math.max(0, timeout - (Date.now() - started));
+    const sockets = options.webSockets?.close({ timeout: left(), signal: options.signal });
+    const streams = options.eventStreams?.close({ timeout: left(), signal: options.signal });
+    const timedOut = await this.#sweepUntilEmpty(left(), options.signal);
     let forced = 0;
     for (const socket of this.#connections.keys()) {
       socket.destroy();
@@ -126,13 +152,17 @@ export class HttpDrain {
     }
     this.#connections.clear();
     await Promise.all(closing);
-    return { closed: this.#closedWhileDraining, forced, timedOut };
+    const result: DrainResult = { closed: this.#closedWhileDraining, forced, timedOut };
+    if (sockets) result.webSockets = await sockets;
+    if (streams) result.eventStreams = await streams;
+    return result;
   }
 
   /** Resolves when every response whose headers are sent has ended, or after `limit` ms. */
   #responsesOnTheWire(limit: number, signal?: AbortSignal): Promise<void> {
+    // Event streams never end by themselves: `eventStreams` ends them later.
     const sent = [...this.#connections.values()].flatMap((c) =>
-      [...c.pending].filter((res) => res.headersSent)
+      [...c.pending].filter((res) => res.headersSent && !isEventStream(res))
     );
     if (sent.length === 0 || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
@@ -213,19 +243,8 @@ export class HttpDrain {
   }
 }
 
-/**
- * Closes a listener without touching its connections: `net.Server`'s close,
- * not http's (which also kills idle keep-alive sockets at once). A listener
- * that is not a real `net.Server` (Bun's `http.Server`) gets its own close.
- */
-function stopAccepting(listener: NetServer): Promise<void> {
-  return new Promise<void>((resolve) => {
-    try {
-      NetServer.prototype.close.call(listener, () => resolve());
-    } catch {
-      listener.close(() => resolve());
-    }
-  });
+function isEventStream(res: ServerResponse): boolean {
+  return /^\s*text\/event-stream/i.test(String(res.getHeader("content-type") ?? ""));
 }
 
 function markClose(res: ServerResponse): void {

@@ -1,0 +1,214 @@
+#!/usr/bin/env node
+// The reconnect storm: the demo under keep-alive load on many connections
+// (10,000 by default), once without an upgrade and once with one. At the
+// handover every connection the old generation holds is told
+// `Connection: close` on its next response, and all of them reconnect to the
+// new generation at about the same moment. Reports failures and latency
+// percentiles inside the upgrade window (SIGHUP - 1 s to the old process's
+// exit + 1 s) against the same window of the run without an upgrade. The
+// first seconds, while 10,000 connections are made at once (SYN retries,
+// timeouts), are a warm-up: counted apart, left out of the rest.
+//
+//   node bench/storm_bench.mjs                       # node22, 10,000 connections, 12 s
+//   node bench/storm_bench.mjs --runtime bun --connections 2000 --duration 8
+//
+// Writes bench/results/storm-<runtime>-<connections>.json and prints a markdown table.
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import { commandFor, ROOT } from "../scripts/runtimes.mjs";
+import { freePort } from "../scripts/free_port.mjs";
+import { alive } from "./lib/procs.mjs";
+import { quantile } from "./lib/report.mjs";
+
+const { values } = parseArgs({
+  options: {
+    runtime: { type: "string", default: "node22" },
+    connections: { type: "string", default: "10000" },
+    duration: { type: "string", default: "14" },
+    "upgrade-at": { type: "string", default: "5" },
+    "warm-up": { type: "string", default: "3" },
+    timeout: { type: "string", default: "10" },
+  },
+});
+const RUNTIME = values.runtime;
+const CONNECTIONS = Number(values.connections);
+const DURATION = Number(values.duration);
+const UPGRADE_AT = Number(values["upgrade-at"]) * 1000;
+/** The first seconds (all connections connecting at once) are left out of every figure. */
+const WARM_UP = Number(values["warm-up"]) * 1000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` every `every` ms until it returns a value; throws after `limit` ms. */
+async function until(check, what, limit = 30_000, every = 10) {
+  const end = Date.now() + limit;
+  for (;;) {
+    const value = check();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(every);
+  }
+}
+
+function readPid(file) {
+  try {
+    return Number(readFileSync(file, "utf8").trim()) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts the demo; resolves with its pid file, port and first pid. */
+async function startDemo(dir) {
+  const port = await freePort();
+  const pidFile = join(dir, "demo.pid");
+  const argv = commandFor(RUNTIME, join(ROOT, "examples", "demo.ts"));
+  const child = spawn(argv[0], argv.slice(1), {
+    cwd: ROOT,
+    env: { ...process.env, DEMO_ADDR: `127.0.0.1:${port}`, DEMO_PID_FILE: pidFile },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  await until(() => readPid(pidFile) === child.pid || undefined, "the demo to be ready");
+  return { child, port, pidFile, pids: new Set([child.pid]) };
+}
+
+/** The load process (bench/lib/load.mjs); resolves with its start time and, later, results. */
+function startLoad(config) {
+  const out = join(config.dir, "load.json");
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, "bench", "lib", "load.mjs"), JSON.stringify({ ...config, out })],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const started = new Promise((resolve) => {
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const m = /^started ([\d.]+)/.exec(line);
+      if (m) resolve(Number(m[1]));
+    });
+  });
+  const done = new Promise((resolve, reject) => {
+    child.once("exit", (code) => {
+      if (code !== 0) return reject(new Error(`the load generator exited with ${code}`));
+      resolve(JSON.parse(readFileSync(out, "utf8")));
+    });
+  });
+  return { started, done };
+}
+
+/** One run: load for DURATION s, with one SIGHUP at UPGRADE_AT ms if `upgrade`. */
+async function run(upgrade) {
+  const dir = mkdtempSync(join(tmpdir(), "tableflip-storm-"));
+  const demo = await startDemo(dir);
+  try {
+    const load = startLoad({
+      kind: "http",
+      port: demo.port,
+      path: "/version",
+      connections: CONNECTIONS,
+      mode: "keepalive",
+      duration: DURATION,
+      timeout: Number(values.timeout),
+      dir,
+    });
+    const start = await load.started;
+    let window;
+    if (upgrade) {
+      await sleep(Math.max(0, start + UPGRADE_AT - Date.now()));
+      const old = readPid(demo.pidFile);
+      const hup = Date.now();
+      process.kill(old, "SIGHUP");
+      const next = await until(() => {
+        const pid = readPid(demo.pidFile);
+        return pid && pid !== old ? pid : undefined;
+      }, "the new generation");
+      demo.pids.add(next);
+      const ready = Date.now();
+      await until(() => (alive(old) ? undefined : true), "the old generation to exit", 60_000);
+      const exit = Date.now();
+      window = { from: hup - start - 1000, to: exit - start + 1000, hup, ready, exit };
+    }
+    const result = await load.done;
+    return { result, window };
+  } finally {
+    for (const pid of demo.pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Whether time `t` (ms since the load started) is past the warm-up and in (or out of) [from, to). */
+const counted = (t, from, to, inside) => t >= WARM_UP && (t >= from && t < to) === inside;
+
+/** Latency percentiles of the responses whose time falls in [from, to) ms (or outside it). */
+function percentiles({ resT, resLat }, from, to, inside = true) {
+  const lat = [];
+  for (let i = 0; i < resT.length; i++) {
+    if (counted(resT[i], from, to, inside)) lat.push(resLat[i]);
+  }
+  lat.sort((a, b) => a - b);
+  return { n: lat.length, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99) };
+}
+
+/** Failures by kind whose time falls in [from, to) ms (or outside it). */
+function failures({ failures: all }, from, to, inside = true) {
+  const byKind = {};
+  for (const [t, kind] of all) {
+    if (counted(sentAt(t, kind), from, to, inside)) byKind[kind] = (byKind[kind] ?? 0) + 1;
+  }
+  return byKind;
+}
+
+/** A timeout is reported `timeout` s after its request was sent: count it then. */
+function sentAt(t, kind) {
+  return kind === "timeout" ? t - Number(values.timeout) * 1000 : t;
+}
+
+const fmt = (x) => (x >= 100 ? Math.round(x) : Math.round(x * 10) / 10);
+const steady = await run(false);
+const upgraded = await run(true);
+const { from, to } = upgraded.window;
+const rows = [
+  ["without upgrade", steady],
+  ["with one upgrade", upgraded],
+].map(([label, { result }]) => {
+  const win = { ...percentiles(result, from, to), failed: failures(result, from, to) };
+  const out = {
+    ...percentiles(result, from, to, false),
+    failed: failures(result, from, to, false),
+  };
+  const inWarmUp = result.failures.filter(([t, kind]) => sentAt(t, kind) < WARM_UP).length;
+  return { label, requests: result.resT.length, win, out, inWarmUp };
+});
+const lines = [
+  `runtime ${RUNTIME}, ${CONNECTIONS} keep-alive connections, ${DURATION} s, window ${
+    fmt(from / 1000)
+  }-${fmt(to / 1000)} s (SIGHUP at ${UPGRADE_AT / 1000} s; new generation ready after ${
+    upgraded.window.ready - upgraded.window.hup
+  } ms, old one gone after ${upgraded.window.exit - upgraded.window.hup} ms)`,
+  "",
+  "| run | requests | failed in the window | p50 / p99 in the window (ms) | failed outside it | p50 / p99 outside it (ms) | failed in the warm-up |",
+  "| --- | -------: | ------ | ---------------------------: | ------ | ------------------------: | ---: |",
+  ...rows.map((r) =>
+    `| ${r.label} | ${r.requests} | ${JSON.stringify(r.win.failed)} | ${fmt(r.win.p50)} / ${
+      fmt(r.win.p99)
+    } | ${JSON.stringify(r.out.failed)} | ${fmt(r.out.p50)} / ${fmt(r.out.p99)} | ${r.inWarmUp} |`
+  ),
+];
+console.log(lines.join("\n"));
+mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
+writeFileSync(
+  join(ROOT, "bench", "results", `storm-${RUNTIME}-${CONNECTIONS}.json`),
+  JSON.stringify({
+    runtime: RUNTIME,
+    connections: CONNECTIONS,
+    window: upgraded.window,
+    rows,
+  }),
+);
