@@ -37,8 +37,9 @@ export function defaultControlPath(pid: number, env: Record<string, string | und
 
 /**
  * Listens on `path` (its directory created 0700 if missing, refused if it
- * is another user's or open to others) and answers each request line with
- * `handler`'s JSON. Returns a function that closes it and removes the socket.
+ * is another user's or others may write to it) and answers each request
+ * line with `handler`'s JSON. The socket itself is 0600. Returns a function
+ * that closes it and removes the socket.
  */
 export async function serveControl(
   path: string,
@@ -126,13 +127,14 @@ async function privateDirectory(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const info = await stat(dir);
   const uid = typeof process.getuid === "function" ? process.getuid() : info.uid;
-  if (info.uid !== uid || (info.mode & 0o077) !== 0) {
+  // Others may look in (systemd's RuntimeDirectory= is 0755), but not replace the socket.
+  if (info.uid !== uid || (info.mode & 0o022) !== 0) {
+    const mode = (info.mode & 0o7777).toString(8);
     throw new TableflipError(
       "ERR_CONTROL",
-      `the control directory ${dir} must belong to uid ${uid} with mode 0700 ` +
-        `(it is uid ${info.uid}, mode 0${
-          (info.mode & 0o777).toString(8)
-        }); fix it or pass --control`,
+      `the control directory ${dir} must belong to uid ${uid} and be writable by it alone ` +
+        `(it is uid ${info.uid}, mode 0${mode}); pass --control with a path in a directory ` +
+        `of your own, e.g. /tmp/tableflip/control.sock`,
     );
   }
 }

@@ -85,6 +85,15 @@ if (only) {
     }
   });
 
+  test("a control socket in a directory others may write to is refused, exit 1", async () => {
+    const result = await runCli(["run", "--control", "/tmp/tableflip-test.sock", "--", "true"]);
+    assert.is(result.code, 1);
+    assert.match(
+      result.stderr,
+      /the control directory \/tmp must belong to uid \d+ and be writable/,
+    );
+  });
+
   test("the control socket refuses another user; signals still work", async () => {
     const sv = startSupervisor(["--listen", "tcp:127.0.0.1:0"], { listen: ["tcp 127.0.0.1:0"] });
     try {
