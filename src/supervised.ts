@@ -36,6 +36,21 @@ export function encodeFailure(error: { code: string; message: string }): string 
   return `${LINES.failed}${JSON.stringify({ code: error.code, message: error.message })}`;
 }
 
+/**
+ * What `listen()` throws under a supervisor for an address it does not hold
+ * (`held`: the unclaimed listeners it does hold), naming the flag to add.
+ */
+export function notHeldError(network: string, address: string, held: string[]): TableflipError {
+  return new TableflipError(
+    "ERR_LISTENER_NOT_HELD",
+    `the supervisor holds no ${network} listener for ${JSON.stringify(address)} ` +
+      `(unclaimed: ${held.length ? held.join(", ") : "none"}). Under tableflip run, ` +
+      `every listener comes from the supervisor, so the next generation can have it too: ` +
+      `add --listen ${network}:${address} to the tableflip run command (or a socket to the ` +
+      `systemd .socket unit)`,
+  );
+}
+
 function decodeFailure(line: string): TableflipError {
   try {
     const { code, message } = JSON.parse(line.slice(LINES.failed.length));

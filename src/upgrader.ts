@@ -7,7 +7,6 @@ import {
   type Backend,
   type ConnectionHandler,
   defaultBackend,
-  type ExitStatus,
   type Listener,
   type ParentLink,
   type SpawnedChild,
@@ -15,8 +14,6 @@ import {
 import { checkNetwork, formatAddress, type Network, parseAddress } from "./address.ts";
 import {
   ChildDiedInProbationError,
-  ChildExitedError,
-  ChildTimeoutError,
   describeCause,
   NotReadyError,
   ParentAliveError,
@@ -25,19 +22,14 @@ import {
   UpgradeInProgressError,
 } from "./errors.ts";
 import type { EventHook, UpgradeEvent } from "./events.ts";
-import { FdRegistry } from "./fds.ts";
-import { readSocketActivation } from "./socket_activation.ts";
+import type { FdRegistry } from "./fds.ts";
+import { inherit } from "./inherit.ts";
+import { awaitReady, spawnNext, watchProbation } from "./next_generation.ts";
+import { abortable, killAndWait } from "./race.ts";
 import { ServiceNotify } from "./service_notify.ts";
-import { listenToSupervisor, requestUpgrade } from "./supervised.ts";
+import { listenToSupervisor, notHeldError, requestUpgrade } from "./supervised.ts";
 import { resolvePidFile, writePidFile } from "./pid_file.ts";
-import {
-  decodeManifest,
-  encodeManifest,
-  type Manifest,
-  MANIFEST_ENV,
-  PROTOCOL_VERSION,
-  type SupervisorInfo,
-} from "./protocol.ts";
+import type { Manifest, SupervisorInfo } from "./protocol.ts";
 
 /** Default for {@link UpgraderOptions.upgradeTimeout}: 60 s, as in Go's tableflip. */
 export const DEFAULT_UPGRADE_TIMEOUT = 60_000;
@@ -148,30 +140,19 @@ export class Upgrader {
     this.#cwd = backend.cwd();
     this.#exit = new Promise((resolve) => this.#resolveExit = resolve);
 
-    const text = backend.getEnv(MANIFEST_ENV);
-    this.#manifest = text === undefined ? undefined : decodeManifest(text);
-    const activated = this.#manifest ? undefined : readSocketActivation(backend);
-    this.#fds = new FdRegistry(backend, this.#manifest?.fds ?? activated ?? []);
-    if (activated) this.#fds.verifyInherited();
-    if (this.#manifest) {
-      this.#fds.verifyInherited();
-      if (backend.fdType(this.#manifest.control) !== "socket") {
-        throw new TableflipError(
-          "ERR_INHERITED_FD",
-          `inherited fd ${this.#manifest.control}: the control socket is not an open socket`,
-        );
-      }
-      // Grandchildren spawned by the application must not think they are upgrades.
-      backend.deleteEnv(MANIFEST_ENV);
-      const parentPid = this.#manifest.parentPid;
-      this.#parent = backend.connectParent(this.#manifest.control);
+    const inherited = inherit(backend);
+    this.#manifest = inherited.manifest;
+    this.#fds = inherited.fds;
+    this.#parent = inherited.parent;
+    if (this.#parent && this.#manifest) {
+      const { parentPid, supervisor } = this.#manifest;
       this.#parent.gone.then(() => {
         this.#parentGone = true;
         this.#emit({ type: "parent-gone", pid: parentPid });
         // Without its supervisor nobody can upgrade or stop this process: drain and exit.
-        if (this.#manifest?.supervisor) this.stop();
+        if (supervisor) this.stop();
       });
-      if (this.#manifest.supervisor) this.#superviseBy(this.#parent);
+      if (supervisor) this.#superviseBy(this.#parent);
     }
     this.#notify = new ServiceNotify(
       backend,
@@ -433,14 +414,7 @@ export class Upgrader {
 
   #notHeld(network: Network, address: string): TableflipError {
     const held = this.#fds.unclaimedListeners().map((e) => `${e.network} ${e.address}`);
-    return new TableflipError(
-      "ERR_LISTENER_NOT_HELD",
-      `the supervisor holds no ${network} listener for ${JSON.stringify(address)} ` +
-        `(unclaimed: ${held.length ? held.join(", ") : "none"}). Under tableflip run, ` +
-        `every listener comes from the supervisor, so the next generation can have it too: ` +
-        `add --listen ${network}:${address} to the tableflip run command (or a socket to the ` +
-        `systemd .socket unit)`,
-    );
+    return notHeldError(network, address, held);
   }
 
   #checkOpen(): void {
@@ -453,77 +427,29 @@ export class Upgrader {
     const generation = this.generation + 1;
     this.#emit({ type: "upgrade-started", generation });
     this.#notify.reloading(generation);
-    const passed = this.#fds.passable();
-    const env = { ...this.#backend.environment(), ...this.#options.env };
-    delete env[MANIFEST_ENV];
-    let child: SpawnedChild;
+    const { child, passed } = spawnNext(this.#backend, this.#fds, {
+      generation,
+      command: this.#options.command,
+      cwd: this.#options.cwd ?? this.#cwd,
+      env: this.#options.env,
+    });
+    if (child.pid) this.#emit({ type: "child-spawned", pid: child.pid, fds: passed });
     try {
-      child = this.#backend.spawn({
-        argv: this.#options.command ?? this.#backend.reexecArgv(),
-        cwd: this.#options.cwd ?? this.#cwd,
-        env,
-        fds: passed.map((p) => p.fd),
-        manifestEnv: (layout) => ({
-          [MANIFEST_ENV]: encodeManifest({
-            v: PROTOCOL_VERSION,
-            parentPid: this.#backend.pid(),
-            generation,
-            control: layout.control,
-            fds: passed.map((p, i) => ({ ...p.entry, fd: layout.fds[i] }) as Manifest["fds"][0]),
-          }),
-        }),
-      });
-    } catch (cause) {
-      throw new TableflipError("ERR_SPAWN", `cannot start the new process${describeCause(cause)}`, {
-        cause,
-      });
-    }
-    if (child.pid) this.#emit({ type: "child-spawned", pid: child.pid, fds: passed.length });
-
-    const timeoutMs = this.#options.upgradeTimeout ?? DEFAULT_UPGRADE_TIMEOUT;
-    const outcome = await raceTimerAndSignal<
-      { kind: "ready" } | { kind: "exited"; status: ExitStatus }
-    >(
-      [
-        child.ready.then(() => ({ kind: "ready" as const })),
-        child.exited.then((status) => ({ kind: "exited" as const, status })),
-      ],
-      timeoutMs,
-      signal,
-    );
-
-    switch (outcome.kind) {
-      case "ready":
-        if (this.#state !== "upgrading") {
-          // stop() ran in the same tick: the child must not take over.
-          await killAndWait(child);
-          throw new StoppedError();
-        }
-        if (this.#options.probation) {
-          await this.#probation(child, this.#options.probation, signal);
-        }
-        child.release();
-        this.#emit({ type: "child-ready", pid: child.pid });
-        await this.#notify.handedOver(child.pid, generation);
-        return;
-      case "exited": {
-        const { status } = outcome;
-        if (status.error) {
-          throw new TableflipError(
-            "ERR_SPAWN",
-            `cannot start the new process${describeCause(status.error)}`,
-            { cause: status.error },
-          );
-        }
-        throw new ChildExitedError(child.pid, status.code, status.signal);
+      await awaitReady(child, this.#options.upgradeTimeout ?? DEFAULT_UPGRADE_TIMEOUT, signal);
+      if (this.#state !== "upgrading") {
+        // stop() ran in the same tick: the child must not take over.
+        await killAndWait(child);
+        throw new StoppedError();
       }
-      case "timeout":
-        await killAndWait(child);
-        throw new ChildTimeoutError(child.pid, timeoutMs);
-      case "aborted":
-        await killAndWait(child);
-        throw outcome.reason instanceof TableflipError ? outcome.reason : new StoppedError();
+      if (this.#options.probation) await this.#probation(child, this.#options.probation, signal);
+    } catch (error) {
+      // The child may have written its pid to the PID file before it died or was stopped.
+      if (!(error instanceof ChildDiedInProbationError)) await this.#restorePidFile();
+      throw error;
     }
+    child.release();
+    this.#emit({ type: "child-ready", pid: child.pid });
+    await this.#notify.handedOver(child.pid, generation);
   }
 
   /**
@@ -533,18 +459,10 @@ export class Upgrader {
    */
   async #probation(child: SpawnedChild, ms: number, signal: AbortSignal): Promise<void> {
     this.#emit({ type: "probation-started", pid: child.pid, ms });
-    const outcome = await raceTimerAndSignal(
-      [
-        child.exited.then((status) => ({ kind: "exited" as const, status })),
-      ],
-      ms,
-      signal,
-    );
-    // The timer running out means the child survived its probation.
-    if (outcome.kind === "timeout" && this.#state === "upgrading") return;
+    const outcome = await watchProbation(child, ms, signal);
+    if (outcome.kind === "survived" && this.#state === "upgrading") return;
     if (outcome.kind !== "exited") {
       await killAndWait(child);
-      await this.#restorePidFile();
       throw outcome.kind === "aborted" && outcome.reason instanceof TableflipError
         ? outcome.reason
         : new StoppedError();
@@ -598,41 +516,6 @@ export class Upgrader {
   }
 }
 
-/**
- * Races `outcomes` against a timer of `ms` (`{ kind: "timeout" }`) and
- * `signal` (`{ kind: "aborted" }`); the timer and the listener are removed
- * whichever wins.
- */
-async function raceTimerAndSignal<T>(
-  outcomes: Promise<T>[],
-  ms: number,
-  signal: AbortSignal,
-): Promise<T | { kind: "timeout" } | { kind: "aborted"; reason: unknown }> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let onAbort: (() => void) | undefined;
-  try {
-    return await Promise.race([
-      ...outcomes,
-      new Promise<{ kind: "timeout" }>((resolve) => {
-        timer = setTimeout(() => resolve({ kind: "timeout" }), ms);
-      }),
-      new Promise<{ kind: "aborted"; reason: unknown }>((resolve) => {
-        onAbort = () => resolve({ kind: "aborted", reason: signal.reason });
-        if (signal.aborted) onAbort();
-        else signal.addEventListener("abort", onAbort, { once: true });
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) signal.removeEventListener("abort", onAbort);
-  }
-}
-
-async function killAndWait(child: SpawnedChild): Promise<void> {
-  child.kill("SIGKILL");
-  await child.exited;
-}
-
 function checkTimeout(timeout: number | undefined): void {
   if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0)) {
     throw new TableflipError(
@@ -649,14 +532,4 @@ function checkProbation(probation: number | undefined): void {
       `probation must be a non-negative number of ms, got ${probation}`,
     );
   }
-}
-
-function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }

@@ -197,7 +197,7 @@ for (const step of ["environment", "reexecArgv", "fdOf", "spawn"] as const) {
     backend.faults.inject(step, new Error(`broken ${step}`));
     const error = await rejection(upg.upgrade());
     assert.match(error.message, `broken ${step}`);
-    if (step === "spawn") assert.is(error.code, "ERR_SPAWN");
+    assert.is(error.code, "ERR_SPAWN", "a raw error from the backend comes out typed");
     assert.is(types(events).at(-1), "upgrade-failed");
     assert.ok(backend.children.every((c) => !c.alive));
     await upgradesAgain(backend, upg);

@@ -35,6 +35,21 @@ test("the next generation's ready() replaces the pid with its own", async () => 
   assert.is(backend.system.files.read("/app/app.pid"), `${child.pid}\n`);
 });
 
+for (const how of ["exits", "is stopped"] as const) {
+  test(`a child that wrote the PID file and then ${how} before its ready line: the parent's pid is put back`, async () => {
+    const { backend, upg } = await readyParent({ pidFile: "/app/app.pid" });
+    const upgrading = upg.upgrade();
+    const child = await backend.nextChild();
+    // The child's ready() writes the PID file first, then the ready line; it dies in between.
+    await backend.system.files.write("/app/app.pid", `${child.pid}\n`);
+    if (how === "exits") child.exit(1);
+    else upg.stop();
+    const error = await rejection(upgrading);
+    assert.is(error.code, how === "exits" ? "ERR_CHILD_EXITED" : "ERR_STOPPED");
+    assert.is(backend.system.files.read("/app/app.pid"), `${backend.pid()}\n`);
+  });
+}
+
 for (
   const [name, path, setup, why] of [
     ["in a missing directory", "/app/missing/app.pid", () => {}, /ENOENT/],
