@@ -6,7 +6,8 @@
  * @module
  */
 import type { Listener } from "../src/backend.ts";
-import type { Libc, SocketAddress } from "./libc/libc.ts";
+import type { Libc } from "./libc/libc.ts";
+import type { SocketAddress } from "./libc/sockaddr.ts";
 
 /** A TCP listener's address as `node:net` reports it. */
 interface NetAddress {

@@ -9,7 +9,7 @@
  */
 import { readFileSync, readlinkSync } from "node:fs";
 import type { SocketName } from "../src/backend.ts";
-import { compressIPv6 } from "./libc/libc.ts";
+import { compressIPv6 } from "./libc/sockaddr.ts";
 
 /** `st` column value of a listening TCP socket. */
 const TCP_LISTEN = "0A";

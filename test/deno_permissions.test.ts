@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import process from "node:process";
-import { libcCandidates } from "../runtimes/libc/libc.ts";
+import { libcCandidates } from "../runtimes/libc/symbols.ts";
 import { Fixture, get, ROOT, tempDir } from "./_helpers.ts";
 // @ts-types="../scripts/runtimes.d.mts"
 import { runtime } from "../scripts/runtimes.mjs";

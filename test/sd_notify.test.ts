@@ -13,7 +13,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { NotifySocketError, TableflipError } from "../src/errors.ts";
 import { notifyMessage, parseNotifySocket } from "../src/sd_notify.ts";
-import { libcCandidates } from "../runtimes/libc/libc.ts";
+import { libcCandidates } from "../runtimes/libc/symbols.ts";
 import { Fixture, type Line, ROOT, RUNTIME, tempDir } from "./_helpers.ts";
 import { datagrams, receiver, stopReceiver as stop } from "./_notify.ts";
 // @ts-types="../scripts/runtimes.d.mts"

@@ -11,7 +11,8 @@
  */
 import { createRequire } from "node:module";
 import { TableflipError } from "../../src/errors.ts";
-import { bindRaw, Libc, libcCandidates, type LoadedLibc, SYMBOLS } from "./libc.ts";
+import { Libc } from "./libc.ts";
+import { bindRaw, libcCandidates, type LoadedLibc, SYMBOLS } from "./symbols.ts";
 
 /** The slice of `bun:ffi` this file uses (declared here so `tsc` needs no Bun types). */
 interface BunFfi {

@@ -13,7 +13,8 @@
  * @module
  */
 import { PermissionError, TableflipError } from "../../src/errors.ts";
-import { bindRaw, Libc, libcCandidates, type LoadedLibc, SYMBOLS } from "./libc.ts";
+import { Libc } from "./libc.ts";
+import { bindRaw, libcCandidates, type LoadedLibc, SYMBOLS } from "./symbols.ts";
 
 /** The slice of the `Deno` namespace this file uses (declared here so `tsc` needs no Deno types). */
 interface DenoFfi {

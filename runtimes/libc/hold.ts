@@ -8,7 +8,8 @@
 import type { ListenSpec } from "../../src/address.ts";
 import { TableflipError } from "../../src/errors.ts";
 import type { HeldSocket } from "../node_hold.ts";
-import type { BindAddress, Libc } from "./libc.ts";
+import type { Libc } from "./libc.ts";
+import type { BindAddress } from "./sockaddr.ts";
 
 /** Binds and listens on `spec` without accepting. Host names other than `localhost` are refused. */
 export function holdWithLibc(libc: Libc, spec: ListenSpec): HeldSocket {

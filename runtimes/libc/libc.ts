@@ -8,84 +8,39 @@
  *
  * @module
  */
-import { SyscallError, TableflipError } from "../../src/errors.ts";
-
-/** The raw libc functions, as an FFI binding exposes them. Pointers are byte buffers. */
-export interface RawLibc {
-  fcntl(fd: number, cmd: number, arg: number): number;
-  dup(fd: number): number;
-  dup3(oldfd: number, newfd: number, flags: number): number;
-  close(fd: number): number;
-  getsockname(fd: number, addr: Uint8Array, len: Uint8Array): number;
-  getsockopt(fd: number, level: number, name: number, value: Uint8Array, len: Uint8Array): number;
-  epoll_ctl(epfd: number, op: number, fd: number, event: Uint8Array | null): number;
-  open(path: Uint8Array, flags: number, mode: number): number;
-  read(fd: number, buf: Uint8Array, count: number): number;
-  write(fd: number, buf: Uint8Array, count: number): number;
-  getdents64(fd: number, buf: Uint8Array, count: number): number;
-  readlink(path: Uint8Array, buf: Uint8Array, size: number): number;
-  setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
-  socket(domain: number, type: number, protocol: number): number;
-  bind(fd: number, addr: Uint8Array, len: number): number;
-  listen(fd: number, backlog: number): number;
-  waitid(idtype: number, id: number, info: Uint8Array, options: number): number;
-  waitpid(pid: number, status: Uint8Array, options: number): number;
-  sendto(
-    fd: number,
-    buf: Uint8Array,
-    len: number,
-    flags: number,
-    addr: Uint8Array,
-    addrlen: number,
-  ): number;
-  clock_gettime(clock: number, timespec: Uint8Array): number;
-  /** The calling thread's `errno`, read right after a failed call. */
-  errno(): number;
-}
-
-/** What a loader returns: the bound functions and the CPU architecture (`x86_64`, `aarch64`). */
-export interface LoadedLibc {
-  raw: RawLibc;
-  arch: string;
-}
-
-/** `fcntl` commands. */
-export const F_GETFD = 1;
-export const F_SETFD = 2;
-export const F_GETFL = 3;
-export const F_SETFL = 4;
-export const F_DUPFD_CLOEXEC = 1030;
-/** The close-on-exec bit of `F_GETFD`/`F_SETFD`. */
-export const FD_CLOEXEC = 1;
-/** `open`/`fcntl` status flags (same value on x86_64 and aarch64). */
-export const O_NONBLOCK = 0o4000;
-/** `open` access mode. */
-export const O_RDWR = 2;
-/** `open`/`dup3` flag (same value on x86_64 and aarch64). */
-export const O_CLOEXEC = 0o2000000;
-/** `epoll_ctl` operations. */
-export const EPOLL_CTL_ADD = 1;
-export const EPOLL_CTL_DEL = 2;
-export const EPOLL_CTL_MOD = 3;
-/** Address families. */
-export const AF_UNIX = 1;
-export const AF_INET = 2;
-export const AF_INET6 = 10;
-
-/** `socket` types, and the flag that makes the new fd close-on-exec. */
-export const SOCK_STREAM = 1;
-export const SOCK_DGRAM = 2;
-export const SOCK_CLOEXEC = O_CLOEXEC;
-/** `send` flag: fail with EAGAIN rather than block when the receiver's queue is full. */
-export const MSG_DONTWAIT = 0x40;
-/** `clock_gettime` clock: CLOCK_MONOTONIC. */
-export const CLOCK_MONOTONIC = 1;
-/** `sizeof(struct sockaddr_un)`: a 2-byte family and a 108-byte `sun_path`. */
-export const SOCKADDR_UN_SIZE = 110;
-/** Option levels and TCP options. */
-export const SOL_SOCKET = 1;
-export const IPPROTO_TCP = 6;
-export const TCP_DEFER_ACCEPT = 9;
+import { SyscallError } from "../../src/errors.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  CLOCK_MONOTONIC,
+  EPOLL_CTL_DEL,
+  F_DUPFD_CLOEXEC,
+  F_GETFD,
+  F_GETFL,
+  F_SETFD,
+  F_SETFL,
+  FD_CLOEXEC,
+  MSG_DONTWAIT,
+  O_CLOEXEC,
+  O_NONBLOCK,
+  O_RDWR,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from "./constants.ts";
+import {
+  type BindAddress,
+  concat,
+  cString,
+  cStringAt,
+  decodeSockaddr,
+  encodeSockaddr,
+  sockaddrUn,
+  type SocketAddress,
+} from "./sockaddr.ts";
+import type { LoadedLibc, RawLibc } from "./symbols.ts";
 
 const SO_TYPE = 3;
 const SO_REUSEADDR = 2;
@@ -101,12 +56,6 @@ const SIGINFO_PID_OFFSET = 16;
 const SO_ACCEPTCONN = 30;
 const SO_DOMAIN = 39;
 const EINTR = 4;
-
-/** A socket's local address, decoded from `getsockname`. */
-export type SocketAddress =
-  | { family: "IPv4" | "IPv6"; address: string; port: number }
-  | { family: "unix"; path: string }
-  | { family: "other"; domain: number };
 
 /** Lazily bound libc. One instance per runtime binding; see `bun.ts` and `deno.ts`. */
 export class Libc {
@@ -502,218 +451,4 @@ export class Libc {
     if (result < 0) throw new SyscallError(syscall, this.#raw.errno(), detail);
     return result;
   }
-}
-
-/** An address to bind: an IP address and port, or a unix socket path. */
-export type BindAddress =
-  | { family: "IPv4" | "IPv6"; address: string; port: number }
-  | { family: "unix"; path: string };
-
-/** Encodes a `struct sockaddr_in`, `sockaddr_in6` or `sockaddr_un` (port in network order). */
-export function encodeSockaddr(address: BindAddress): Uint8Array {
-  if (address.family === "unix") {
-    const path = new TextEncoder().encode(address.path);
-    if (path.length > 107) {
-      throw new SyscallError("bind", 36, /* ENAMETOOLONG */ `unix path ${address.path}`);
-    }
-    const out = new Uint8Array(2 + path.length + 1);
-    new DataView(out.buffer).setUint16(0, AF_UNIX, true);
-    out.set(path, 2);
-    return out;
-  }
-  const v4 = address.family === "IPv4";
-  const out = new Uint8Array(v4 ? 16 : 28);
-  const view = new DataView(out.buffer);
-  view.setUint16(0, v4 ? AF_INET : AF_INET6, true);
-  view.setUint16(2, address.port);
-  if (v4) out.set(address.address.split(".").map(Number), 4);
-  else expandIPv6(address.address).forEach((g, i) => view.setUint16(8 + 2 * i, g));
-  return out;
-}
-
-/** The eight 16-bit groups of an IPv6 address (`::` expanded; a dotted IPv4 tail allowed). */
-function expandIPv6(text: string): number[] {
-  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (dotted) {
-    const [a, b, c, d] = dotted.slice(1).map(Number);
-    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${
-      ((c << 8) | d).toString(16)
-    }`;
-  }
-  const [head, tail] = text.includes("::") ? text.split("::") : [text, undefined];
-  const left = head ? head.split(":") : [];
-  const right = tail ? tail.split(":") : [];
-  const zeros = tail === undefined ? [] : Array(8 - left.length - right.length).fill("0");
-  return [...left, ...zeros, ...right].map((g) => parseInt(g, 16));
-}
-
-/** Decodes a `struct sockaddr` (`sa_family` in host order, little-endian here; port in network order). */
-export function decodeSockaddr(bytes: Uint8Array): SocketAddress {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const domain = bytes.length >= 2 ? view.getUint16(0, true) : -1;
-  if (domain === AF_INET && bytes.length >= 8) {
-    return {
-      family: "IPv4",
-      address: [...bytes.subarray(4, 8)].join("."),
-      port: view.getUint16(2),
-    };
-  }
-  if (domain === AF_INET6 && bytes.length >= 24) {
-    const groups: string[] = [];
-    for (let i = 0; i < 8; i++) groups.push(view.getUint16(8 + 2 * i).toString(16));
-    return { family: "IPv6", address: compressIPv6(groups), port: view.getUint16(2) };
-  }
-  if (domain === AF_UNIX) {
-    return { family: "unix", path: cStringAt(bytes, 2, bytes.length) };
-  }
-  return { family: "other", domain };
-}
-
-/** `::`-compresses the longest run of zero groups, as Node prints IPv6 addresses. */
-export function compressIPv6(groups: string[]): string {
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    let j = i;
-    while (j < 8 && groups[j] === "0") j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j === i ? i + 1 : j;
-  }
-  if (best < 0) return groups.join(":");
-  const head = groups.slice(0, best).join(":");
-  const tail = groups.slice(best + bestLen).join(":");
-  const text = `${head}::${tail}`;
-  // IPv4-mapped addresses print as ::ffff:a.b.c.d.
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(text);
-  if (!mapped) return text;
-  const hi = parseInt(mapped[1], 16);
-  const lo = parseInt(mapped[2], 16);
-  return `::ffff:${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-}
-
-/**
- * `struct sockaddr_un` for a unix socket path or an `@abstract` name,
- * exactly as long as the address: family, then the path and its NUL, or a
- * NUL and the name. Throws `ERR_INVALID_ARGUMENT` if it does not fit.
- */
-export function sockaddrUn(path: string): Uint8Array {
-  const abstract = path.startsWith("@");
-  const name = new TextEncoder().encode(abstract ? path.slice(1) : path);
-  const length = 2 + 1 + name.length;
-  if (length > SOCKADDR_UN_SIZE || name.length === 0 || name.includes(0)) {
-    throw new TableflipError(
-      "ERR_INVALID_ARGUMENT",
-      `not a unix socket address (1 to 107 bytes, no NUL): ${JSON.stringify(path)}`,
-    );
-  }
-  const addr = new Uint8Array(length);
-  new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
-  addr.set(name, abstract ? 3 : 2);
-  return addr;
-}
-
-/** A NUL-terminated UTF-8 copy of `text`. */
-export function cString(text: string): Uint8Array {
-  const bytes = new TextEncoder().encode(text);
-  const out = new Uint8Array(bytes.length + 1);
-  out.set(bytes);
-  return out;
-}
-
-function cStringAt(bytes: Uint8Array, start: number, end: number): string {
-  let stop = start;
-  while (stop < end && bytes[stop] !== 0) stop++;
-  return new TextDecoder().decode(bytes.subarray(start, stop));
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-}
-
-/**
- * Where libc usually lives on Linux for `arch` (`x86_64` or `aarch64`), most
- * likely first. Deno scopes `--allow-ffi=<path>` to the literal path, so each
- * is tried as given, without resolving symlinks.
- */
-export function libcCandidates(arch: string): string[] {
-  const triple = `${arch}-linux-gnu`;
-  return [
-    `/lib/${triple}/libc.so.6`,
-    `/usr/lib/${triple}/libc.so.6`,
-    "/lib64/libc.so.6",
-    "/usr/lib64/libc.so.6",
-    "/lib/libc.so.6",
-    "/usr/lib/libc.so.6",
-    `/lib/ld-musl-${arch}.so.1`,
-  ];
-}
-
-/** The libc symbols every binding declares, with C types spelled in a neutral way. */
-export const SYMBOLS = {
-  fcntl: { args: ["i32", "i32", "i32"], returns: "i32" },
-  dup: { args: ["i32"], returns: "i32" },
-  dup3: { args: ["i32", "i32", "i32"], returns: "i32" },
-  close: { args: ["i32"], returns: "i32" },
-  getsockname: { args: ["i32", "buffer", "buffer"], returns: "i32" },
-  getsockopt: { args: ["i32", "i32", "i32", "buffer", "buffer"], returns: "i32" },
-  epoll_ctl: { args: ["i32", "i32", "i32", "buffer"], returns: "i32" },
-  open: { args: ["buffer", "i32", "i32"], returns: "i32" },
-  read: { args: ["i32", "buffer", "usize"], returns: "isize" },
-  write: { args: ["i32", "buffer", "usize"], returns: "isize" },
-  getdents64: { args: ["i32", "buffer", "usize"], returns: "isize" },
-  readlink: { args: ["buffer", "buffer", "usize"], returns: "isize" },
-  setsockopt: { args: ["i32", "i32", "i32", "buffer", "u32"], returns: "i32" },
-  socket: { args: ["i32", "i32", "i32"], returns: "i32" },
-  bind: { args: ["i32", "buffer", "u32"], returns: "i32" },
-  listen: { args: ["i32", "i32"], returns: "i32" },
-  waitid: { args: ["i32", "i32", "buffer", "i32"], returns: "i32" },
-  waitpid: { args: ["i32", "buffer", "i32"], returns: "i32" },
-  sendto: { args: ["i32", "buffer", "usize", "i32", "buffer", "u32"], returns: "isize" },
-  clock_gettime: { args: ["i32", "buffer"], returns: "i32" },
-  __errno_location: { args: [], returns: "pointer" },
-} as const;
-
-/** Name of one symbol of {@link SYMBOLS}. */
-export type SymbolName = keyof typeof SYMBOLS;
-
-/**
- * Wraps the functions a runtime's FFI opened from libc as a {@link RawLibc}:
- * every result becomes a number (FFI may hand back bigints), and `errno`
- * reads the thread's errno the runtime's way.
- */
-export function bindRaw(
-  lib: Record<string, (...args: unknown[]) => unknown>,
-  errno: (location: unknown) => number,
-): RawLibc {
-  const int = (value: unknown) => Number(value as number | bigint);
-  return {
-    fcntl: (fd, cmd, arg) => int(lib.fcntl(fd, cmd, arg)),
-    dup: (fd) => int(lib.dup(fd)),
-    dup3: (oldfd, newfd, flags) => int(lib.dup3(oldfd, newfd, flags)),
-    close: (fd) => int(lib.close(fd)),
-    getsockname: (fd, addr, len) => int(lib.getsockname(fd, addr, len)),
-    getsockopt: (fd, level, name, value, len) => int(lib.getsockopt(fd, level, name, value, len)),
-    epoll_ctl: (epfd, op, fd, event) => int(lib.epoll_ctl(epfd, op, fd, event)),
-    open: (path, flags, mode) => int(lib.open(path, flags, mode)),
-    read: (fd, buf, count) => int(lib.read(fd, buf, count)),
-    write: (fd, buf, count) => int(lib.write(fd, buf, count)),
-    getdents64: (fd, buf, count) => int(lib.getdents64(fd, buf, count)),
-    readlink: (path, buf, size) => int(lib.readlink(path, buf, size)),
-    setsockopt: (fd, level, name, value, len) => int(lib.setsockopt(fd, level, name, value, len)),
-    socket: (domain, type, protocol) => int(lib.socket(domain, type, protocol)),
-    bind: (fd, addr, len) => int(lib.bind(fd, addr, len)),
-    listen: (fd, backlog) => int(lib.listen(fd, backlog)),
-    waitid: (idtype, id, info, options) => int(lib.waitid(idtype, id, info, options)),
-    waitpid: (pid, status, options) => int(lib.waitpid(pid, status, options)),
-    sendto: (fd, buf, len, flags, addr, addrlen) =>
-      int(lib.sendto(fd, buf, len, flags, addr, addrlen)),
-    clock_gettime: (clock, timespec) => int(lib.clock_gettime(clock, timespec)),
-    errno: () => errno(lib.__errno_location()),
-  };
 }

@@ -10,7 +10,7 @@
 import type { Server as NetServer } from "node:net";
 import { TableflipError } from "../../src/errors.ts";
 import { libc } from "../libc/bun.ts";
-import { IPPROTO_TCP, TCP_DEFER_ACCEPT } from "../libc/libc.ts";
+import { IPPROTO_TCP, TCP_DEFER_ACCEPT } from "../libc/constants.ts";
 import {
   asksClose,
   emit,

@@ -20,13 +20,9 @@
  *
  * @module
  */
-import {
-  EPOLL_CTL_ADD,
-  EPOLL_CTL_DEL,
-  type Libc,
-  O_CLOEXEC,
-  type SocketAddress,
-} from "../libc/libc.ts";
+import { EPOLL_CTL_ADD, EPOLL_CTL_DEL, O_CLOEXEC } from "../libc/constants.ts";
+import type { Libc } from "../libc/libc.ts";
+import type { SocketAddress } from "../libc/sockaddr.ts";
 import type { Server as NetServer } from "node:net";
 import { TableflipError } from "../../src/errors.ts";
 import { handleFd, type ListenerAddress } from "./common.ts";
