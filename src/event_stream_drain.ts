@@ -10,6 +10,11 @@
  *
  * @module
  */
+import {
+  type TrackedCloseOptions,
+  TrackedDrain,
+  type TrackedDrainResult,
+} from "./tracked_drain.ts";
 
 /** What {@link EventStreamDrain} needs of a response: `node:http`'s and `node:http2`'s fit. */
 export interface DrainableEventStream {
@@ -33,23 +38,11 @@ export interface EventStreamDrainOptions<R extends DrainableEventStream = Draina
   goodbye?: (response: R) => void;
 }
 
-/** Options for {@link EventStreamDrain.close}. */
-export interface EventStreamCloseOptions {
-  /** Deadline in ms for the responses to finish; what is left is destroyed then. Default 5000. */
-  timeout?: number;
-  /** Aborting destroys what is left at once, as if the deadline had passed. */
-  signal?: AbortSignal;
-}
+/** Options for {@link EventStreamDrain.close}: a deadline after which what is left is destroyed. */
+export type EventStreamCloseOptions = TrackedCloseOptions;
 
-/** What {@link EventStreamDrain.close} did. */
-export interface EventStreamDrainResult {
-  /** Streams that ended cleanly during the drain. */
-  closed: number;
-  /** Streams destroyed at the deadline (or on abort). */
-  forced: number;
-  /** True if the deadline passed (or the signal aborted) with streams left. */
-  timedOut: boolean;
-}
+/** What {@link EventStreamDrain.close} did (`forced`: streams destroyed at the deadline). */
+export type EventStreamDrainResult = TrackedDrainResult;
 
 /**
  * Tracks server-sent event responses and ends them with a `retry:` hint when
@@ -63,31 +56,13 @@ export interface EventStreamDrainResult {
  * await drain.shutdown({ listeners: [listener], eventStreams: streams });
  * ```
  */
-export class EventStreamDrain<R extends DrainableEventStream = DrainableEventStream> {
-  readonly #streams = new Set<R>();
+export class EventStreamDrain<R extends DrainableEventStream = DrainableEventStream>
+  extends TrackedDrain<R> {
   readonly #options: EventStreamDrainOptions<R>;
-  readonly #started = new AbortController();
-  #result?: Promise<EventStreamDrainResult>;
-  #closedWhileDraining = 0;
-  #wake: () => void = () => {};
 
   constructor(options: EventStreamDrainOptions<R> = {}) {
+    super();
     this.#options = options;
-  }
-
-  /** Aborted when the drain starts. */
-  get signal(): AbortSignal {
-    return this.#started.signal;
-  }
-
-  /** Whether {@link close} has started. */
-  get draining(): boolean {
-    return this.#started.signal.aborted;
-  }
-
-  /** Open streams being tracked. */
-  get size(): number {
-    return this.#streams.size;
   }
 
   /**
@@ -96,14 +71,8 @@ export class EventStreamDrain<R extends DrainableEventStream = DrainableEventStr
    * reconnects to the new generation.
    */
   add(response: R): R {
-    if (response.writableEnded || this.#streams.has(response)) return response;
-    this.#streams.add(response);
-    response.once("close", () => {
-      if (!this.#streams.delete(response)) return;
-      if (this.draining) this.#closedWhileDraining++;
-      this.#wake();
-    });
-    if (this.draining) this.#end(response);
+    if (response.writableEnded) return response;
+    if (this.track(response)) response.once("close", () => this.untrack(response));
     return response;
   }
 
@@ -112,15 +81,11 @@ export class EventStreamDrain<R extends DrainableEventStream = DrainableEventStr
    * hint, and resolves once all have closed or the deadline passed (what is
    * left is destroyed). Calling it again returns the same result.
    */
-  close(options: EventStreamCloseOptions = {}): Promise<EventStreamDrainResult> {
-    if (this.#result) return this.#result;
-    this.#started.abort();
-    for (const response of this.#streams) this.#end(response);
-    this.#result = this.#waitUntilEmpty(options.timeout ?? 5000, options.signal);
-    return this.#result;
+  override close(options: EventStreamCloseOptions = {}): Promise<EventStreamDrainResult> {
+    return super.close(options);
   }
 
-  #end(response: R): void {
+  protected goodbye(response: R): void {
     try {
       this.#options.goodbye?.(response);
     } catch {
@@ -138,29 +103,7 @@ export class EventStreamDrain<R extends DrainableEventStream = DrainableEventStr
     });
   }
 
-  #waitUntilEmpty(timeout: number, signal?: AbortSignal): Promise<EventStreamDrainResult> {
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        clearTimeout(deadline);
-        signal?.removeEventListener("abort", finish);
-        this.#wake = () => {};
-        let forced = 0;
-        for (const response of this.#streams) {
-          response.destroy();
-          forced++;
-        }
-        this.#streams.clear();
-        resolve({ closed: this.#closedWhileDraining, forced, timedOut: forced > 0 });
-      };
-      this.#wake = () => {
-        if (this.#streams.size === 0) finish();
-      };
-      const deadline = setTimeout(finish, timeout);
-      signal?.addEventListener("abort", finish, { once: true });
-      if (signal?.aborted || this.#streams.size === 0) finish();
-    });
+  protected force(response: R): void {
+    response.destroy();
   }
 }

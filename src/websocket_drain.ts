@@ -17,6 +17,11 @@
  *
  * @module
  */
+import {
+  type TrackedCloseOptions,
+  TrackedDrain,
+  type TrackedDrainResult,
+} from "./tracked_drain.ts";
 
 /** The WebSocket "going away" close code (RFC 6455, section 7.4.1). */
 export const GOING_AWAY = 1001;
@@ -60,23 +65,11 @@ export interface WebSocketDrainOptions<S extends DrainableWebSocket = DrainableW
   goodbyeTimeout?: number;
 }
 
-/** Options for {@link WebSocketDrain.close}. */
-export interface WebSocketCloseOptions {
-  /** Deadline for the closing handshakes in ms; what is left is terminated then. Default 5000. */
-  timeout?: number;
-  /** Aborting terminates what is left at once, as if the deadline had passed. */
-  signal?: AbortSignal;
-}
+/** Options for {@link WebSocketDrain.close}: a deadline after which what is left is terminated. */
+export type WebSocketCloseOptions = TrackedCloseOptions;
 
-/** What {@link WebSocketDrain.close} did. */
-export interface WebSocketDrainResult {
-  /** Sockets that completed their close during the drain. */
-  closed: number;
-  /** Sockets terminated at the deadline (or on abort). */
-  forced: number;
-  /** True if the deadline passed (or the signal aborted) with sockets left. */
-  timedOut: boolean;
-}
+/** What {@link WebSocketDrain.close} did (`forced`: sockets terminated at the deadline). */
+export type WebSocketDrainResult = TrackedDrainResult;
 
 /**
  * Tracks server-side WebSockets and closes them with 1001 (going away) when
@@ -91,31 +84,14 @@ export interface WebSocketDrainResult {
  * await drain.shutdown({ listeners: [listener], webSockets: sockets });
  * ```
  */
-export class WebSocketDrain<S extends DrainableWebSocket = DrainableWebSocket> {
-  readonly #sockets = new Set<S>();
+export class WebSocketDrain<S extends DrainableWebSocket = DrainableWebSocket>
+  extends TrackedDrain<S> {
   readonly #options: WebSocketDrainOptions<S>;
-  readonly #started = new AbortController();
-  #result?: Promise<WebSocketDrainResult>;
-  #closedWhileDraining = 0;
-  #wake: () => void = () => {};
+  protected override readonly pollInterval: number = POLL_INTERVAL;
 
   constructor(options: WebSocketDrainOptions<S> = {}) {
+    super();
     this.#options = options;
-  }
-
-  /** Aborted when the drain starts: the application's cue to say goodbye. */
-  get signal(): AbortSignal {
-    return this.#started.signal;
-  }
-
-  /** Whether {@link close} has started. */
-  get draining(): boolean {
-    return this.#started.signal.aborted;
-  }
-
-  /** Open sockets being tracked. */
-  get size(): number {
-    return this.#sockets.size;
   }
 
   /**
@@ -123,21 +99,17 @@ export class WebSocketDrain<S extends DrainableWebSocket = DrainableWebSocket> {
    * draining is told goodbye and closed at once.
    */
   add(socket: S): S {
-    if (socket.readyState === CLOSED || this.#sockets.has(socket)) return socket;
-    this.#sockets.add(socket);
+    if (socket.readyState === CLOSED) return socket;
+    if (!this.track(socket)) return socket;
     const forget = () => this.delete(socket);
     if (typeof socket.once === "function") socket.once("close", forget);
     else socket.addEventListener?.("close", forget, { once: true });
-    if (this.draining) void this.#sayGoodbyeAndClose(socket);
     return socket;
   }
 
   /** Stops tracking `socket` (call it from a close handler when the socket has no close event). */
   delete(socket: S): boolean {
-    if (!this.#sockets.delete(socket)) return false;
-    if (this.draining) this.#closedWhileDraining++;
-    this.#wake();
-    return true;
+    return this.untrack(socket);
   }
 
   /** Adds every socket a `ws`-style server emits in `connection`; returns this drain. */
@@ -151,12 +123,23 @@ export class WebSocketDrain<S extends DrainableWebSocket = DrainableWebSocket> {
    * frame, and resolves once every socket has closed or the deadline passed
    * (what is left is terminated). Calling it again returns the same result.
    */
-  close(options: WebSocketCloseOptions = {}): Promise<WebSocketDrainResult> {
-    if (this.#result) return this.#result;
-    this.#started.abort();
-    for (const socket of this.#sockets) void this.#sayGoodbyeAndClose(socket);
-    this.#result = this.#waitUntilEmpty(options.timeout ?? 5000, options.signal);
-    return this.#result;
+  override close(options: WebSocketCloseOptions = {}): Promise<WebSocketDrainResult> {
+    return super.close(options);
+  }
+
+  protected goodbye(socket: S): void {
+    void this.#sayGoodbyeAndClose(socket);
+  }
+
+  protected force(socket: S): void {
+    socket.terminate?.();
+  }
+
+  /** Sockets without a close event (Bun's, if not deleted) are looked at here. */
+  protected override sweep(): void {
+    for (const socket of this.items()) {
+      if (socket.readyState === CLOSED) this.delete(socket);
+    }
   }
 
   async #sayGoodbyeAndClose(socket: S): Promise<void> {
@@ -180,41 +163,5 @@ export class WebSocketDrain<S extends DrainableWebSocket = DrainableWebSocket> {
     } catch {
       socket.terminate?.();
     }
-  }
-
-  #waitUntilEmpty(timeout: number, signal?: AbortSignal): Promise<WebSocketDrainResult> {
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        clearTimeout(deadline);
-        clearInterval(poller);
-        signal?.removeEventListener("abort", finish);
-        this.#wake = () => {};
-        let forced = 0;
-        for (const socket of this.#sockets) {
-          socket.terminate?.();
-          forced++;
-        }
-        this.#sockets.clear();
-        resolve({ closed: this.#closedWhileDraining, forced, timedOut: forced > 0 });
-      };
-      const check = () => {
-        // Sockets without a close event (Bun's, if not deleted) are looked at here.
-        for (const socket of this.#sockets) {
-          if (socket.readyState === CLOSED) this.delete(socket);
-        }
-        if (this.#sockets.size === 0) finish();
-      };
-      this.#wake = () => {
-        if (this.#sockets.size === 0) finish();
-      };
-      const deadline = setTimeout(finish, timeout);
-      const poller = setInterval(check, POLL_INTERVAL);
-      signal?.addEventListener("abort", finish, { once: true });
-      if (signal?.aborted) finish();
-      else check();
-    });
   }
 }
