@@ -5,8 +5,8 @@
  */
 import { askControl } from "../supervisor/control.ts";
 import { formatStatus, type StatusReport } from "../supervisor/status.ts";
-import { formatOptions, parseArgs, usageError } from "./args.ts";
-import { findTarget, TARGET_OPTIONS } from "./target.ts";
+import { formatOptions, usageError } from "./args.ts";
+import { parseTargetCommand, TARGET_OPTIONS } from "./target.ts";
 
 const OPTIONS = {
   ...TARGET_OPTIONS,
@@ -27,13 +27,9 @@ ${formatOptions(OPTIONS)}`;
 
 /** Runs `tableflip status`; returns the exit code. */
 export async function status(argv: string[]): Promise<number> {
-  const { options, rest } = parseArgs(argv, OPTIONS, "status");
-  if (options.help) {
-    console.log(STATUS_HELP);
-    return 0;
-  }
-  if (rest.length) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`, "status");
-  const target = findTarget(options, "status");
+  const parsed = parseTargetCommand(argv, OPTIONS, "status", STATUS_HELP);
+  if (!parsed) return 0;
+  const { options, target } = parsed;
   if (!target.control) {
     throw usageError(`no control socket found for pid ${target.pid}; pass --control`, "status");
   }

@@ -7,8 +7,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import process from "node:process";
 import { defaultControlPath } from "../supervisor/control.ts";
-import type { OptionSpec, Parsed } from "./args.ts";
-import { usageError } from "./args.ts";
+import { type OptionSpec, parseArgs, type Parsed, usageError } from "./args.ts";
 
 /** The options that name a supervisor. */
 export const TARGET_OPTIONS: Record<string, OptionSpec> = {
@@ -53,4 +52,24 @@ export function findTarget(options: Parsed["options"], command: string): Target 
     throw usageError("name the supervisor with --pid, --pid-file or --control", command);
   }
   return { pid, control };
+}
+
+/**
+ * The command line of a verb that talks to a running supervisor: its options
+ * and target, or `undefined` when `--help` was asked for (and printed).
+ * Throws `ERR_USAGE` for stray arguments or no target.
+ */
+export function parseTargetCommand(
+  argv: string[],
+  specs: Record<string, OptionSpec>,
+  command: string,
+  help: string,
+): { options: Parsed["options"]; target: Target } | undefined {
+  const { options, rest } = parseArgs(argv, specs, command);
+  if (options.help) {
+    console.log(help);
+    return undefined;
+  }
+  if (rest.length) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`, command);
+  return { options, target: findTarget(options, command) };
 }

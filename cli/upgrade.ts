@@ -5,8 +5,8 @@
  */
 import process from "node:process";
 import { askControl } from "../supervisor/control.ts";
-import { formatOptions, parseArgs, usageError } from "./args.ts";
-import { findTarget, TARGET_OPTIONS } from "./target.ts";
+import { formatOptions } from "./args.ts";
+import { parseTargetCommand, TARGET_OPTIONS } from "./target.ts";
 
 const OPTIONS = { ...TARGET_OPTIONS, help: { type: "boolean" as const, help: "show this help" } };
 
@@ -25,13 +25,9 @@ ${formatOptions(OPTIONS)}`;
 
 /** Runs `tableflip upgrade`; returns the exit code. */
 export async function upgrade(argv: string[]): Promise<number> {
-  const { options, rest } = parseArgs(argv, OPTIONS, "upgrade");
-  if (options.help) {
-    console.log(UPGRADE_HELP);
-    return 0;
-  }
-  if (rest.length) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`, "upgrade");
-  const target = findTarget(options, "upgrade");
+  const parsed = parseTargetCommand(argv, OPTIONS, "upgrade", UPGRADE_HELP);
+  if (!parsed) return 0;
+  const { target } = parsed;
   if (!target.control) {
     process.kill(target.pid!, "SIGHUP");
     console.log(`sent SIGHUP to ${target.pid}; the outcome is in the supervisor's log`);
