@@ -94,7 +94,7 @@ if (only) {
   });
 
   test("a worker that hangs before ready fails the upgrade; the old generation serves intact", async () => {
-    const sv = startSupervisor(twoWorkers(["--upgrade-timeout", "1s"]), {
+    const sv = startSupervisor(twoWorkers(["--upgrade-timeout", "3s"]), {
       listen: ["tcp 127.0.0.1:0"],
       gens: { 2: { workers: { 1: { mode: "hang" } } } },
     });
