@@ -57,7 +57,7 @@ test("SIGHUP and `tableflip upgrade` start a new generation; the supervisor's pi
 for (
   const [name, gen2, args, code] of [
     ["exits before ready", { mode: "exit", code: 3 }, [], "ERR_CHILD_EXITED"],
-    ["hangs before ready", { mode: "hang" }, ["--upgrade-timeout", "1s"], "ERR_CHILD_TIMEOUT"],
+    ["hangs before ready", { mode: "hang" }, ["--upgrade-timeout", "3s"], "ERR_CHILD_TIMEOUT"],
   ] as const
 ) {
   test(`an upgrade whose generation ${name} fails; the serving one goes on`, async () => {
