@@ -1,0 +1,66 @@
+// The Markdown report of bench/supervisor_bench.mjs.
+import { failedCell } from "./report.mjs";
+
+const f = (n, digits = 0) => Number.isFinite(n) ? n.toFixed(digits) : "-";
+const ms = (n) => Number.isFinite(n) ? (n < 10 ? n.toFixed(1) : n.toFixed(0)) : "-";
+
+/** Conditions, the cost table and the side-by-side upgrade table. */
+export function supervisorMarkdown({ conditions, costs, runs }) {
+  const lines = ["# Supervisor benchmark results", ""];
+  for (const [key, value] of Object.entries(conditions)) lines.push(`- ${key}: ${value}`);
+  if (costs.length) {
+    lines.push(
+      "",
+      "The supervisor's own cost next to the generations it runs. CPU = utime + stime from",
+      "`/proc/<pid>/stat` (10 ms ticks) as % of one core over the window; RSS = VmRSS, mean of",
+      "samples every 25 ms (peak in the upgrade window, where old and new generation add up).",
+      "",
+      "| runtime | window | length | supervisor CPU | generations CPU | supervisor RSS | generations RSS |",
+      "|---|---|--:|--:|--:|--:|--:|",
+    );
+    for (const c of costs) {
+      for (const [name, w] of Object.entries(c.windows)) {
+        const peak = name === "upgrade";
+        const rssOf = (r) => `${f(peak ? r.peakRssMb : r.rssMb)} MB${peak ? " (peak)" : ""}`;
+        const what = name === "idle"
+          ? "idle"
+          : name === "load"
+          ? `load (${c.connections} conns keep-alive, ${f(c.requestsPerS)} req/s)`
+          : `upgrade (SIGHUP → old exited, under load)`;
+        lines.push(
+          `| ${c.runtime} | ${what} | ${f(w.windowMs / 1000, 1)} s` +
+            ` | ${f(w.supervisor.cpuPct, 1)} % (${f(w.supervisor.cpuMs)} ms)` +
+            ` | ${f(w.generations.cpuPct, 1)} % (${f(w.generations.cpuMs)} ms)` +
+            ` | ${rssOf(w.supervisor)} | ${rssOf(w.generations)} |`,
+        );
+      }
+    }
+  }
+  if (runs.length) {
+    lines.push(
+      "",
+      "Upgrades under load through the supervisor (SIGHUP to the supervisor) and without it",
+      "(SIGHUP to the pid in the demo's PID file). Failed = refused/reset/timeout/non-2xx[/other],",
+      "nothing retried. Latency in ms over the whole run (p50, p99) and p99 inside the windows",
+      "from 1 s before each SIGHUP to 1 s after the old generation exited. SIGHUP→ready (PID file",
+      "written by the new generation) and drain (→ old generation gone): medians over the upgrades;",
+      "the demo sleeps 1000 ms before it listens, by design. Load gen CPU = the load generator's",
+      "own CPU (process.cpuUsage) as % of one core.",
+      "",
+      "| runtime | mode | conns | via | order | req/s | failed | upgrades | p50 / p99 | p99 upgrade | SIGHUP→ready | drain | load gen CPU |",
+      "|---|---|--:|---|--:|--:|---|--:|--:|--:|--:|--:|--:|",
+    );
+    for (const r of runs) {
+      const under = r.upgradesUnderLoad === r.upgrades.length
+        ? `${r.upgrades.length}`
+        : `${r.upgrades.length} (${r.upgradesUnderLoad} under load)`;
+      lines.push(
+        `| ${r.runtime} | ${r.mode} | ${r.connections} | ${r.via} | ${r.order}` +
+          ` | ${f(r.requestsPerS)} | ${failedCell(r.failed)} | ${under}` +
+          ` | ${ms(r.latency.p50)} / ${ms(r.latency.p99)} | ${ms(r.latency.upgradeP99)}` +
+          ` | ${f(r.readyMs)} ms | ${f(r.drainMs)} ms | ${f(r.loadCpuPct)} % |`,
+      );
+    }
+  }
+  return lines.join("\n") + "\n";
+}
