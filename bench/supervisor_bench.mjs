@@ -10,7 +10,8 @@
 //
 // Options: --runtime a,b (names from scripts/runtimes.mjs; default node22),
 // --quick, --out DIR (default bench/results), --no-cost, --no-compare,
-// --conns 32,1000, --render FILE (rebuild supervisor.md from a supervisor.json).
+// --conns 32,1000, --modes keepalive,close, --rounds N (each case N times,
+// the order of the two variants alternating: 2 gives A B B A), --render FILE (rebuild supervisor.md from a supervisor.json).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,6 +32,8 @@ const { values } = parseArgs({
     quick: { type: "boolean", default: false },
     out: { type: "string", default: join(ROOT, "bench", "results") },
     conns: { type: "string", default: "32,1000" },
+    modes: { type: "string", default: "keepalive,close" },
+    rounds: { type: "string", default: "1" },
     "no-cost": { type: "boolean", default: false },
     "no-compare": { type: "boolean", default: false },
     render: { type: "string" },
@@ -42,6 +45,7 @@ const QUICK = values.quick;
 const IDLE_S = QUICK ? 2 : 4;
 const LOAD_S = QUICK ? 2 : 4;
 const COST_CONNS = 32;
+const ROUNDS = Number(values.rounds);
 /** Comparison runs: load duration (s) and when to send each SIGHUP (s after the load starts). */
 const DURATION = QUICK ? 6 : 10;
 const UPGRADES_AT = QUICK ? [1.5, 3.5] : [1.5, 4.5, 7.5];
@@ -131,18 +135,35 @@ async function runUpgrades({ runtimeName, via, mode, connections }) {
       dir,
     });
     const t0 = await load.started;
+    const usage = openWindow({
+      supervisor: () => (service.supervisorPid ? [service.supervisorPid] : []),
+      generations: () => service.liveGenerations(),
+    });
     for (const at of UPGRADES_AT) {
       const wait = t0 + at * 1000 - now();
       if (wait > 0) await sleep(wait);
       upgrades.push(await service.upgrade());
     }
     const result = await load.done;
+    const { supervisor, generations } = usage.close();
     const stats = summarizeRun(result, upgrades);
     process.stderr.write(
       `${stats.requestsPerS.toFixed(0)} req/s, ${stats.failedTotal} failed ` +
-        `${JSON.stringify(stats.failed)}, load generator ${stats.loadCpuPct.toFixed(0)} % CPU\n`,
+        `${JSON.stringify(stats.failed)}, CPU: load generator ${stats.loadCpuPct.toFixed(0)} %, ` +
+        `generations ${generations.cpuPct.toFixed(0)} %, supervisor ${
+          supervisor.cpuPct.toFixed(1)
+        } %\n`,
     );
-    return { label, runtime: runtimeName, via, mode, connections, ...stats };
+    return {
+      label,
+      runtime: runtimeName,
+      via,
+      mode,
+      connections,
+      ...stats,
+      generationsCpuPct: generations.cpuPct,
+      supervisorCpuPct: via === "supervisor" ? supervisor.cpuPct : undefined,
+    };
   } catch (error) {
     process.stderr.write(`failed: ${error.message}\n`);
     await load?.done.catch(() => {});
@@ -180,14 +201,21 @@ for (const runtimeName of runtimes) {
   }
   if (values["no-compare"]) continue;
   let pair = 0;
-  for (const mode of ["keepalive", "close"]) {
+  for (const mode of values.modes.split(",")) {
     for (const connections of connsList) {
-      // Alternate which goes first, so drift in the machine's load hits both alike.
-      const order = pair++ % 2 === 0 ? ["supervisor", "direct"] : ["direct", "supervisor"];
-      for (const via of order) {
-        const run = await runUpgrades({ runtimeName, via, mode, connections });
-        if (run) runs.push({ ...run, order: order.indexOf(via) + 1 });
+      let position = 0;
+      for (let round = 0; round < ROUNDS; round++) {
+        // Alternate which goes first, so drift in the machine's load hits both alike.
+        const order = pair++ % 2 === 0 ? ["supervisor", "direct"] : ["direct", "supervisor"];
+        for (const via of order) {
+          position++;
+          const run = await runUpgrades({ runtimeName, via, mode, connections });
+          if (run) runs.push({ ...run, order: position });
+        }
       }
+      if (ROUNDS % 2 === 1) continue;
+      // An even number of rounds ends on the other order; start the next case on it again.
+      pair++;
     }
   }
 }
@@ -208,7 +236,7 @@ const conditions = {
     `after 1 s of warm-up, then one upgrade under that load (SIGHUP → old generation exited)`,
   "comparison runs": `${DURATION} s of load each, SIGHUP at ${UPGRADES_AT.join(", ")} s ` +
     `(or once the previous old generation has exited); the two variants of each case ` +
-    `back to back, the order alternating between cases`,
+    `back to back, ${ROUNDS} round(s), the order alternating (order = position in the case)`,
 };
 const report = { conditions, versions, costs, runs };
 writeFileSync(join(values.out, "supervisor.json"), JSON.stringify(report, null, 1) + "\n");

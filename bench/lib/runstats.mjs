@@ -25,8 +25,12 @@ export function summarizeRun(result, upgrades) {
   around.sort((a, b) => a - b);
   const failed = {};
   for (const [, kind] of failures) failed[kind] = (failed[kind] ?? 0) + 1;
+  // Responses per whole second of the run.
+  const series = Array.from({ length: Math.max(1, Math.floor(seconds)) }, () => 0);
+  for (const t of resT) if (t < series.length * 1000) series[Math.floor(t / 1000)]++;
   return {
     seconds,
+    series,
     requests: resT.length,
     requestsPerS: resT.length / seconds,
     failed,

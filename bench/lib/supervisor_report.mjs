@@ -62,5 +62,32 @@ export function supervisorMarkdown({ conditions, costs, runs }) {
       );
     }
   }
+  if (runs.length) lines.push("", ...caseSummary(runs));
   return lines.join("\n") + "\n";
+}
+
+/** Per case: mean req/s through the supervisor and directly, their ratio, failures. */
+function caseSummary(runs) {
+  const cases = new Map();
+  for (const r of runs) {
+    const key = `${r.runtime} | ${r.mode} | ${r.connections}`;
+    if (!cases.has(key)) cases.set(key, { supervisor: [], direct: [] });
+    cases.get(key)[r.via].push(r);
+  }
+  const mean = (rs) => rs.reduce((a, r) => a + r.requestsPerS, 0) / rs.length;
+  const out = [
+    "Per case: mean requests/s of each variant (n runs each), the ratio supervisor / direct, and",
+    "the failed requests of all its runs.",
+    "",
+    "| runtime | mode | conns | n | supervisor req/s | direct req/s | ratio | failed (all runs) |",
+    "|---|---|--:|--:|--:|--:|--:|--:|",
+  ];
+  for (const [key, { supervisor, direct }] of cases) {
+    const failed = [...supervisor, ...direct].reduce((a, r) => a + r.failedTotal, 0);
+    out.push(
+      `| ${key} | ${Math.min(supervisor.length, direct.length)} | ${f(mean(supervisor))}` +
+        ` | ${f(mean(direct))} | ${f(mean(supervisor) / mean(direct), 2)} | ${failed} |`,
+    );
+  }
+  return out;
 }
