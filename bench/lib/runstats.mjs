@@ -35,6 +35,8 @@ export function summarizeRun(result, upgrades) {
     requestsPerS: resT.length / seconds,
     failed,
     failedTotal: failures.length,
+    // When they failed (s since the load started; the first 100).
+    failureTimes: failures.slice(0, 100).map(([t]) => Math.round(t) / 1000),
     latency: {
       p50: quantile(all, 0.5),
       p99: quantile(all, 0.99),

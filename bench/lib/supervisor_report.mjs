@@ -44,10 +44,11 @@ export function supervisorMarkdown({ conditions, costs, runs }) {
       "nothing retried. Latency in ms over the whole run (p50, p99) and p99 inside the windows",
       "from 1 s before each SIGHUP to 1 s after the old generation exited. SIGHUP→ready (PID file",
       "written by the new generation) and drain (→ old generation gone): medians over the upgrades;",
-      "the demo sleeps 1000 ms before it listens, by design. Load gen CPU = the load generator's",
-      "own CPU (process.cpuUsage) as % of one core.",
+      "the demo sleeps 1000 ms before it listens, by design. CPU as % of one core over the run:",
+      "load generator (its own process.cpuUsage) / generations (all of them, from /proc) /",
+      "supervisor.",
       "",
-      "| runtime | mode | conns | via | order | req/s | failed | upgrades | p50 / p99 | p99 upgrade | SIGHUP→ready | drain | load gen CPU |",
+      "| runtime | mode | conns | via | order | req/s | failed | upgrades | p50 / p99 | p99 upgrade | SIGHUP→ready | drain | CPU load gen / gens / sup |",
       "|---|---|--:|---|--:|--:|---|--:|--:|--:|--:|--:|--:|",
     );
     for (const r of runs) {
@@ -58,7 +59,10 @@ export function supervisorMarkdown({ conditions, costs, runs }) {
         `| ${r.runtime} | ${r.mode} | ${r.connections} | ${r.via} | ${r.order}` +
           ` | ${f(r.requestsPerS)} | ${failedCell(r.failed)} | ${under}` +
           ` | ${ms(r.latency.p50)} / ${ms(r.latency.p99)} | ${ms(r.latency.upgradeP99)}` +
-          ` | ${f(r.readyMs)} ms | ${f(r.drainMs)} ms | ${f(r.loadCpuPct)} % |`,
+          ` | ${f(r.readyMs)} ms | ${f(r.drainMs)} ms` +
+          ` | ${f(r.loadCpuPct)} / ${f(r.generationsCpuPct)} / ${
+            r.via === "supervisor" ? f(r.supervisorCpuPct, 1) : "-"
+          } % |`,
       );
     }
   }
