@@ -42,8 +42,8 @@ const live = new Set();
 process.on("exit", () => {
   for (const service of live) service.kill();
 });
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.on(signal, () => process.exit(130));
+for (const [signal, number] of [["SIGHUP", 1], ["SIGINT", 2], ["SIGTERM", 15]]) {
+  process.on(signal, () => process.exit(128 + number));
 }
 
 export class Service {
