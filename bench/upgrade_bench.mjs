@@ -20,7 +20,9 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { commandFor, ROOT, runtime as lookupRuntime } from "../scripts/runtimes.mjs";
 import { addDescendants, alive, rss } from "./lib/procs.mjs";
+import { startLoad } from "./lib/loadproc.mjs";
 import { markdown, median, quantile, svgChart } from "./lib/report.mjs";
+import { versionOf } from "./lib/versions.mjs";
 import { freePort } from "../scripts/free_port.mjs";
 
 const { values } = parseArgs({
@@ -200,32 +202,6 @@ class ServerTree {
     this.kill();
     await this.exited;
   }
-}
-
-/** Runs the load process; resolves with { started, done } promises' results. */
-function startLoad(config) {
-  const out = join(config.dir, `load-${Math.random().toString(36).slice(2)}.json`);
-  const child = spawn(
-    process.execPath,
-    [join(ROOT, "bench", "lib", "load.mjs"), JSON.stringify({ ...config, out })],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  const started = new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      const m = /^started ([\d.]+)/.exec(line);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once("exit", () => reject(new Error("the load generator exited before starting")));
-  });
-  const done = new Promise((resolve, reject) => {
-    child.once("exit", (code) => {
-      if (code !== 0) return reject(new Error(`the load generator exited with ${code}`));
-      const result = JSON.parse(readFileSync(out, "utf8"));
-      rmSync(out, { force: true });
-      resolve(result);
-    });
-  });
-  return { started, done };
 }
 
 /** Spawns the startup probe a few times; the median ms from spawn to its first line of code. */
@@ -424,17 +400,6 @@ async function runRatio({ runtimeName, serverName, connections }) {
     await inherited.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function versionOf(name) {
-  const rt = lookupRuntime(name);
-  return new Promise((resolve) => {
-    const child = spawn(rt.exe, ["--version"], { stdio: ["ignore", "pipe", "ignore"] });
-    let out = "";
-    child.stdout.on("data", (d) => out += d);
-    // "deno 2.9.6 (stable, release, ...)" -> "deno 2.9.6"
-    child.once("exit", () => resolve(out.split("\n")[0].replace(/\s*\(.*$/, "").trim()));
-  });
 }
 
 // --- main --------------------------------------------------------------------

@@ -8,7 +8,8 @@
 // `Connection: close` so every request uses a new connection. TCP load is a
 // small line-echo client (see ../servers/echo_server.ts for the protocol).
 // Prints `started <epoch ms>` once the load starts; writes every response
-// (time, latency) and every failure (time, kind) to `out` at the end.
+// (time, latency), every failure (time, kind) and its own CPU time
+// (process.cpuUsage(), µs) to `out` at the end.
 import { createRequire } from "node:module";
 import { writeFileSync } from "node:fs";
 import net from "node:net";
@@ -20,6 +21,8 @@ const EPOCH0 = Date.now();
 const PERF0 = performance.now();
 const clock = () => EPOCH0 + (performance.now() - PERF0);
 const start = clock();
+/** CPU time of this process (the load generator itself), from its start. */
+const cpu0 = process.cpuUsage();
 /** Response times since start (ms, 0.1 ms resolution) and latencies (ms). */
 const resT = [];
 const resLat = [];
@@ -39,7 +42,7 @@ function kindOf(error) {
 function finish() {
   writeFileSync(
     config.out,
-    JSON.stringify({ start, end: clock(), resT, resLat, failures }),
+    JSON.stringify({ start, end: clock(), resT, resLat, failures, cpu: process.cpuUsage(cpu0) }),
   );
   process.exit(0);
 }

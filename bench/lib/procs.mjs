@@ -56,3 +56,18 @@ export function addDescendants(pids) {
   }
   return pids;
 }
+
+/** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ, 100 on Linux). */
+export const CLK_TCK = 100;
+
+/** utime + stime of `pid` (all its threads) in ms, or undefined if it is gone. */
+export function cpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Fields 14 and 15 of stat(5); this array starts at field 3 (state).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  } catch {
+    return undefined;
+  }
+}
