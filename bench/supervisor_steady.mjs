@@ -59,7 +59,17 @@ try {
       });
       const { start, end, resT, failures } = await done;
       const rate = resT.length / ((end - start) / 1000);
-      line.push(`${via} ${rate.toFixed(0)} req/s (${failures.length} failed)`);
+      const kinds = {};
+      for (const [t, kind] of failures) (kinds[kind] ??= []).push(t / 1000);
+      const detail = Object.entries(kinds)
+        .map(([kind, ts]) =>
+          `${ts.length} ${kind} at ${ts[0].toFixed(2)}-${ts.at(-1).toFixed(2)} s`
+        );
+      line.push(
+        `${via} ${rate.toFixed(0)} req/s (${failures.length} failed${
+          detail.length ? `: ${detail.join(", ")}` : ""
+        })`,
+      );
       if (round === 0) continue;
       sums[via][0] += resT.length;
       sums[via][1] += (end - start) / 1000;
