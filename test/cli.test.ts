@@ -85,6 +85,24 @@ if (only) {
     }
   });
 
+  test("an unwritable --pid-file: ERR_PID_FILE naming the path and why, exit 1", async () => {
+    const result = await runCli([
+      "run",
+      "--no-control",
+      "--listen",
+      "tcp:127.0.0.1:0",
+      "--pid-file",
+      "/nonexistent/dir/app.pid",
+      "--",
+      "true",
+    ]);
+    assert.is(result.code, 1);
+    assert.match(
+      result.stderr,
+      /cannot write PID file \/nonexistent\/dir\/app.pid: ENOENT.*ERR_PID_FILE/,
+    );
+  });
+
   test("a control socket in a directory others may write to is refused, exit 1", async () => {
     const result = await runCli(["run", "--control", "/tmp/tableflip-test.sock", "--", "true"]);
     assert.is(result.code, 1);
