@@ -26,6 +26,7 @@ import type { ListenSpec, Network } from "../src/address.ts";
 import { LineSplitter, READY_LINE } from "../src/protocol.ts";
 import { procSocketName } from "./proc_net.ts";
 import { type HeldSocket, holdWithBinder } from "./node_hold.ts";
+import { LISTEN_BACKLOG } from "./listen_backlog.ts";
 import { systemdNotify } from "./systemd_notify.ts";
 
 /** Backend for Node.js (and the base of the Bun and Deno backends). */
@@ -243,17 +244,6 @@ export class NodeBackend implements Backend {
     return process.hrtime.bigint() / 1000n;
   }
 }
-
-/**
- * The accept queue asked for: the kernel caps it at `net.core.somaxconn`
- * (4096 by default since Linux 5.4), which is what Go's `net.Listen` uses.
- * Node's default, 511, overflows when thousands of clients reconnect at
- * once after a handover, and each dropped SYN costs its client a 1 s, then
- * 3 s retransmission (bench/storm_bench.mjs). Adopting a socket calls
- * `listen()` on it again, which sets the queue anew: without this every
- * generation after the first would be back at 511 (Bun keeps its own 512).
- */
-const LISTEN_BACKLOG = 65_535;
 
 /** Servers already given to a listen call (an http server can listen only once). */
 const used = new WeakSet<ConnectionHandler>();

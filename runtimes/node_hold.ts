@@ -14,6 +14,7 @@
 import { spawn } from "node:child_process";
 import process from "node:process";
 import type { ListenSpec } from "../src/address.ts";
+import { LISTEN_BACKLOG } from "./listen_backlog.ts";
 
 /** A listening socket held by this process: its fd, and the port it got. */
 export interface HeldSocket {
@@ -37,7 +38,8 @@ const spec = JSON.parse(process.argv[1]);
 const fail = (error) => process.send({ error: error.message, code: error.code }, () => process.exit(1));
 const options = spec.network === "unix"
   ? { path: spec.path + "." + process.pid + ".bind" }
-  : { host: spec.host, port: spec.port, exclusive: true, ipv6Only: spec.network === "tcp6", backlog: 511 };
+  : { host: spec.host, port: spec.port, exclusive: true, ipv6Only: spec.network === "tcp6" };
+options.backlog = spec.backlog;
 const server = net.createServer();
 server.once("error", fail);
 server.listen(options, () => {
@@ -56,9 +58,12 @@ server.listen(options, () => {
 
 /** Binds `spec` in a binder process and keeps the listening socket here, unpolled. */
 export async function holdWithBinder(spec: ListenSpec): Promise<HeldSocket> {
-  const wanted = spec.network === "unix"
-    ? spec
-    : { ...spec, host: spec.host || (spec.network === "tcp4" ? "0.0.0.0" : "::") };
+  // The largest accept queue, as the generations ask for: the kernel caps it at somaxconn.
+  const wanted = spec.network === "unix" ? { ...spec, backlog: LISTEN_BACKLOG } : {
+    ...spec,
+    host: spec.host || (spec.network === "tcp4" ? "0.0.0.0" : "::"),
+    backlog: LISTEN_BACKLOG,
+  };
   return await new Promise<HeldSocket>((resolve, reject) => {
     const child = spawn(process.execPath, ["-e", BINDER, JSON.stringify(wanted)], {
       stdio: ["ignore", "ignore", "inherit", "ipc"],

@@ -9,6 +9,7 @@ import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { RUNTIME, startFixture } from "./_helpers.ts";
+import { startSupervisor, waitForStderr } from "./_supervisor.ts";
 
 /** The accept queue length `ss` reports for the listener on 127.0.0.1:port. */
 function backlog(port: number): number {
@@ -18,21 +19,35 @@ function backlog(port: number): number {
   return Number(row!.trim().split(/\s+/)[2]);
 }
 
+const somaxconn = () =>
+  Math.min(65_535, Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8")));
+
+// The supervisor holds its sockets with the same queue (on Node through the binder, on Bun and
+// Deno through libc), before any generation has adopted them: connections that arrive at
+// start-up or while a generation restarts wait there.
+test("the supervisor's held socket has the largest accept queue before any generation", async () => {
+  const sv = startSupervisor(["--listen", "tcp:127.0.0.1:0"], {}, { command: ["sleep", "30"] });
+  try {
+    const held = await waitForStderr(sv.f, /holding tcp 127\.0\.0\.1:(\d+)/);
+    const port = Number(/:(\d+) \(fd/.exec(held)![1]);
+    assert.is(backlog(port), somaxconn());
+  } finally {
+    await sv.f.killAll();
+  }
+});
+
 (RUNTIME === "bun" ? test.skip : test)(
   "the listener's accept queue is net.core.somaxconn, before and after an upgrade",
   async () => {
-    const somaxconn = Math.min(
-      65_535,
-      Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8")),
-    );
+    const max = somaxconn();
     const f = startFixture("server.ts");
     try {
       const port = await f.port(0);
       await f.waitFor({ event: "ready", generation: 0 });
-      assert.is(backlog(port), somaxconn);
+      assert.is(backlog(port), max);
       f.signal("SIGHUP");
       await f.waitFor({ event: "parent-gone", generation: 1 });
-      assert.is(backlog(port), somaxconn);
+      assert.is(backlog(port), max);
     } finally {
       await f.killAll();
     }

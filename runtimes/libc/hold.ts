@@ -8,16 +8,18 @@
 import type { ListenSpec } from "../../src/address.ts";
 import { TableflipError } from "../../src/errors.ts";
 import type { HeldSocket } from "../node_hold.ts";
+import { LISTEN_BACKLOG } from "../listen_backlog.ts";
 import type { Libc } from "./libc.ts";
 import type { BindAddress } from "./sockaddr.ts";
 
 /** Binds and listens on `spec` without accepting. Host names other than `localhost` are refused. */
 export function holdWithLibc(libc: Libc, spec: ListenSpec): HeldSocket {
   if (spec.network === "unix") {
-    return { fd: libc.listenOn({ family: "unix", path: spec.path }), port: undefined };
+    const fd = libc.listenOn({ family: "unix", path: spec.path }, LISTEN_BACKLOG);
+    return { fd, port: undefined };
   }
   const address = bindAddress(spec);
-  const fd = libc.listenOn(address, 511, spec.network === "tcp6");
+  const fd = libc.listenOn(address, LISTEN_BACKLOG, spec.network === "tcp6");
   return { fd, port: libc.socketPort(fd) };
 }
 
