@@ -1,6 +1,7 @@
 // Shared test helpers: real processes, real sockets, events instead of sleeps.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, realpathSync, watch } from "node:fs";
+import type { EventEmitter } from "node:events";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -221,6 +222,24 @@ export function waitForFile(
       watcher.close();
       reject(new Error(`${path} did not reach the expected content within ${limit} ms`));
     }, limit);
+    check();
+  });
+}
+
+/** Resolves once `match()` holds, re-checked on each change; rejects after WAIT_LIMIT. */
+export function until(changed: EventEmitter, match: () => boolean, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (!match()) return;
+      clearTimeout(timer);
+      changed.off("change", check);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      changed.off("change", check);
+      reject(new Error(`timed out waiting for ${what}`));
+    }, WAIT_LIMIT);
+    changed.on("change", check);
     check();
   });
 }

@@ -6,7 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { EventEmitter } from "node:events";
 import http from "node:http";
-import { startFixture, WAIT_LIMIT } from "./_helpers.ts";
+import { startFixture, until } from "./_helpers.ts";
 
 const CLIENTS = 20;
 
@@ -104,24 +104,6 @@ class EventSourceClient {
     this.#request?.destroy();
     this.#agent.destroy();
   }
-}
-
-/** Resolves once `match()` holds, re-checked on each change; rejects after WAIT_LIMIT. */
-function until(changed: EventEmitter, match: () => boolean, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (!match()) return;
-      clearTimeout(timer);
-      changed.off("change", check);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      changed.off("change", check);
-      reject(new Error(`timed out waiting for ${what}`));
-    }, WAIT_LIMIT);
-    changed.on("change", check);
-    check();
-  });
 }
 
 test(`${CLIENTS} event streams end cleanly with a retry hint at an upgrade and resume on the new generation`, async () => {

@@ -12,7 +12,7 @@ import net from "node:net";
 import { join } from "node:path";
 import WebSocket, { WebSocketServer } from "ws";
 import { GOING_AWAY, WebSocketDrain } from "../mod.ts";
-import { RUNTIME, startFixture, tempDir, WAIT_LIMIT } from "./_helpers.ts";
+import { RUNTIME, startFixture, tempDir, until } from "./_helpers.ts";
 
 const CLIENTS = 100;
 /** Bun and Deno also serve WebSockets natively (Bun.serve, Deno.upgradeWebSocket). */
@@ -86,24 +86,6 @@ class Client {
     ws.close(1000);
     await closed;
   }
-}
-
-/** Resolves once `match()` holds, re-checked on each change; rejects after WAIT_LIMIT. */
-function until(changed: EventEmitter, match: () => boolean, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (!match()) return;
-      clearTimeout(timer);
-      changed.off("change", check);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      changed.off("change", check);
-      reject(new Error(`timed out waiting for ${what}`));
-    }, WAIT_LIMIT);
-    changed.on("change", check);
-    check();
-  });
 }
 
 /**
