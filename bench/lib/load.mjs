@@ -8,7 +8,8 @@
 // `Connection: close` so every request uses a new connection. TCP load is a
 // small line-echo client (see ../servers/echo_server.ts for the protocol).
 // Prints `started <epoch ms>` once the load starts; writes every response
-// (time, latency) and every failure (time, kind) to `out` at the end.
+// (time, latency), every failure (time, kind) and this process's own CPU time
+// (process.cpuUsage(), µs) to `out` at the end.
 import { createRequire } from "node:module";
 import { writeFileSync } from "node:fs";
 import net from "node:net";
@@ -39,7 +40,7 @@ function kindOf(error) {
 function finish() {
   writeFileSync(
     config.out,
-    JSON.stringify({ start, end: clock(), resT, resLat, failures }),
+    JSON.stringify({ start, end: clock(), resT, resLat, failures, cpu: process.cpuUsage() }),
   );
   process.exit(0);
 }

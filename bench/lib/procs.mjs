@@ -56,3 +56,18 @@ export function addDescendants(pids) {
   }
   return pids;
 }
+
+/** CPU time (user + system) `pid` has used so far, in clock ticks (0 if it is gone). */
+export function cpuTicks(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Fields 14 and 15 of stat(5): utime, stime; `fields` starts at field 3.
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** Clock ticks per second for cpuTicks() (USER_HZ, 100 on Linux). */
+export const TICKS_PER_SECOND = 100;
