@@ -39,3 +39,13 @@ export function countRequests() {
   setInterval(write, 200).unref();
   process.on("exit", write);
 }
+
+/**
+ * Keeps the event loop busy for BENCH_BUSY_MS ms (default 0): called when a
+ * worker is told to go, it stands for a worker that is busy at that moment,
+ * so connections wait in its accept queue (bench/balance_bench.mjs).
+ */
+export function busy() {
+  const end = Date.now() + Number(process.env.BENCH_BUSY_MS ?? 0);
+  while (Date.now() < end) { /* busy */ }
+}
