@@ -16,7 +16,7 @@
 // Writes bench/results/workers.md and workers.json (--out DIR to change).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
@@ -124,6 +124,9 @@ function cpuSampler(statsDir, managerPid) {
     stop() {
       clearInterval(timer);
       sample();
+      // A new worker counts as the manager's child until it writes its first count: once
+      // known as a worker, all of its CPU (its start-up too) is the workers'.
+      for (const pid of worker.keys()) manager.delete(pid);
       return {
         workers: used(worker, base.worker) / TICKS_PER_SECOND,
         manager: used(manager, base.manager) / TICKS_PER_SECOND,
@@ -233,6 +236,7 @@ async function runOne(name, { mode, connections }) {
 
 const runs = [];
 const startedAt = new Date();
+const loadAtStart = loadavg()[0];
 try {
   for (let round = 0; round < ROUNDS; round++) {
     for (const [i, config] of configs.entries()) {
@@ -271,6 +275,9 @@ const saved = {
     } s (or later: 300 ms after the previous reload's new workers are up; for tableflip alone, which refuses an upgrade until then, after its old process exited; \`pm2 reload\` returns only once the old instances are gone); order of the variants rotated per configuration`,
     reloads:
       "tableflip: SIGHUP to the pid in its PID file; supervisor: SIGHUP to the supervisor; cluster: SIGHUP to the primary (fork 2, wait for 'listening', disconnect the old); PM2: `pm2 reload hello` (wait_ready, listen_timeout 10000, kill_timeout 30000)",
+    "load average (1 min)": `${loadAtStart.toFixed(2)} at the start, ${
+      loadavg()[0].toFixed(2)
+    } at the end (other work on the machine included)`,
     sysctl: `net.ipv4.tcp_migrate_req=${sysctl("net/ipv4/tcp_migrate_req")}, net.core.somaxconn=${
       sysctl("net/core/somaxconn")
     }`,
