@@ -32,7 +32,7 @@ const { values } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
     out: { type: "string", default: join(ROOT, "bench", "results") },
-    only: { type: "string", default: Object.keys(VARIANTS).join(",") },
+    only: { type: "string", default: "tableflip,supervisor,cluster,pm2" },
     connections: { type: "string", default: "32,1000" },
     rounds: { type: "string" },
     modes: { type: "string", default: "keepalive,close" },

@@ -1,7 +1,8 @@
-// The four ways bench/workers_bench.mjs runs the same app (servers/hello.mjs)
+// The ways bench/workers_bench.mjs runs the same app (servers/hello.mjs)
 // on Node 22, each with its own way to reload:
 //   tableflip   one process (servers/hello_tableflip.ts), SIGHUP to the pid in its PID file
 //   supervisor  tableflip run --workers 2 (same file per worker), SIGHUP to the supervisor
+//   rolling     the same with --rolling (not in the default set: --only rolling)
 //   cluster     node:cluster primary + 2 workers (servers/hello_cluster.mjs), SIGHUP to the primary
 //   pm2         PM2 7.0.4 cluster mode, 2 instances (servers/hello_pm2.mjs), `pm2 reload`
 // Every worker writes its request count to `statsDir/<pid>` (servers/hello.mjs),
@@ -124,6 +125,40 @@ const readPid = (file) => {
  * @typedef {{ port: number, dir: string, statsDir: string, pm2?: import("./pm2.mjs").Pm2 }} Context
  */
 
+/** `tableflip run --workers 2 [flags]` with servers/hello_tableflip.ts as each worker. */
+function supervised(label, flags) {
+  return {
+    label,
+    workers: 2,
+    async start(ctx) {
+      const pidFile = join(ctx.dir, "supervisor.pid");
+      const child = spawnGroup([
+        NODE,
+        join(ROOT, "cli", "bin.ts"),
+        "run",
+        "--workers",
+        "2",
+        ...flags,
+        "--listen",
+        `tcp:127.0.0.1:${ctx.port}`,
+        "--pid-file",
+        pidFile,
+        "--no-control",
+        "--",
+        NODE,
+        join(SERVERS, "hello_tableflip.ts"),
+      ], { BENCH_STATS_DIR: ctx.statsDir });
+      await serving(ctx, 2, `the supervisor (stderr: ${child.stderrTail})`);
+      return {
+        managerPid: child.pid,
+        groups: [child.pid],
+        reload: () => Promise.resolve(process.kill(child.pid, "SIGHUP")),
+        stop: () => stopGroup(child),
+      };
+    },
+  };
+}
+
 /**
  * `waitsForOldExit`: the next reload may be asked for only once the old
  * process has exited (a tableflip process refuses ERR_PARENT_ALIVE until then).
@@ -150,35 +185,9 @@ export const VARIANTS = {
       };
     },
   },
-  supervisor: {
-    label: "tableflip run --workers 2",
-    workers: 2,
-    async start(ctx) {
-      const pidFile = join(ctx.dir, "supervisor.pid");
-      const child = spawnGroup([
-        NODE,
-        join(ROOT, "cli", "bin.ts"),
-        "run",
-        "--workers",
-        "2",
-        "--listen",
-        `tcp:127.0.0.1:${ctx.port}`,
-        "--pid-file",
-        pidFile,
-        "--no-control",
-        "--",
-        NODE,
-        join(SERVERS, "hello_tableflip.ts"),
-      ], { BENCH_STATS_DIR: ctx.statsDir });
-      await serving(ctx, 2, `the supervisor (stderr: ${child.stderrTail})`);
-      return {
-        managerPid: child.pid,
-        groups: [child.pid],
-        reload: () => Promise.resolve(process.kill(child.pid, "SIGHUP")),
-        stop: () => stopGroup(child),
-      };
-    },
-  },
+  supervisor: supervised("tableflip run --workers 2", []),
+  // Not in the default set (--only rolling): one worker at a time.
+  rolling: supervised("tableflip run --workers 2 --rolling", ["--rolling"]),
   cluster: {
     label: "node:cluster, 2 workers",
     workers: 2,
