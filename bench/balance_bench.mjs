@@ -13,8 +13,8 @@
 // net.ipv4.tcp_migrate_req=1 (`unshare --net`, needs root), which lets the
 // kernel move a closing reuseport socket's queued connections to another one.
 //
-//   node bench/balance_bench.mjs            # about 1.5 min
-//   node bench/balance_bench.mjs --quick    # about 1 min
+//   node bench/balance_bench.mjs            # about 4 min
+//   node bench/balance_bench.mjs --quick    # about 2 min
 //   node bench/balance_bench.mjs --no-netns # skip the tcp_migrate_req=1 runs
 //
 // Writes bench/results/balance.md and balance.json (--out DIR).
