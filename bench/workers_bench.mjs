@@ -24,7 +24,7 @@ import { ROOT, RUNTIMES } from "../scripts/runtimes.mjs";
 import { freePort } from "../scripts/free_port.mjs";
 import { startLoad as startLoadProcess } from "./lib/load_process.mjs";
 import { Pm2 } from "./lib/pm2.mjs";
-import { addDescendants, alive, cpuTicks, TICKS_PER_SECOND } from "./lib/procs.mjs";
+import { addDescendants, alive, cpuTicks, openFilesLimit, TICKS_PER_SECOND } from "./lib/procs.mjs";
 import { killWorkers, liveWorkers, sleep, until, VARIANTS, workerCounts } from "./lib/variants.mjs";
 import { summarize, workersMarkdown } from "./lib/workers_report.mjs";
 
@@ -234,6 +234,14 @@ async function runOne(name, { mode, connections }) {
   }
 }
 
+const FILES = openFilesLimit();
+const maxConnections = Math.max(...configs.map((c) => c.connections));
+if (Number(FILES.hard) < maxConnections * 2 + 256) {
+  console.error(
+    `warning: the hard limit of open files is ${FILES.hard}; ${maxConnections} connections ` +
+      "need about twice as many (raise it: ulimit -Hn, prlimit, LimitNOFILE=)",
+  );
+}
 const runs = [];
 const startedAt = new Date();
 const loadAtStart = loadavg()[0];
@@ -278,6 +286,8 @@ const saved = {
     "load average (1 min)": `${loadAtStart.toFixed(2)} at the start, ${
       loadavg()[0].toFixed(2)
     } at the end (other work on the machine included)`,
+    "open files":
+      `soft ${FILES.soft}, hard ${FILES.hard} (Node raises its soft limit to the hard one)`,
     sysctl: `net.ipv4.tcp_migrate_req=${sysctl("net/ipv4/tcp_migrate_req")}, net.core.somaxconn=${
       sysctl("net/core/somaxconn")
     }`,

@@ -71,3 +71,17 @@ export function cpuTicks(pid) {
 
 /** Clock ticks per second for cpuTicks() (USER_HZ, 100 on Linux). */
 export const TICKS_PER_SECOND = 100;
+
+/**
+ * This process's limit of open files, from /proc/self/limits. Node raises its
+ * soft limit to the hard one at start, so every Node process the benches start
+ * (servers, load generator, PM2) gets the hard limit.
+ */
+export function openFilesLimit() {
+  try {
+    const m = readFileSync("/proc/self/limits", "utf8").match(/^Max open files\s+(\S+)\s+(\S+)/m);
+    return { soft: m?.[1] ?? "?", hard: m?.[2] ?? "?" };
+  } catch {
+    return { soft: "?", hard: "?" };
+  }
+}
