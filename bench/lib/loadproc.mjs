@@ -26,13 +26,15 @@ export function withFdLimit(argv) {
 /**
  * Starts the load generator with `config` (see lib/load.mjs; `dir` holds its
  * result file). `started` resolves with its start time (epoch ms), `done` with
- * its result: { start, end, resT, resLat, failures, cpu }.
+ * its result: { start, end, resT, resLat, failures, cpu }. `node` is the
+ * Node.js that runs it (default: the one running the benchmark).
  * @param {object} config
+ * @param {string} [node]
  */
-export function startLoad(config) {
+export function startLoad(config, node = process.execPath) {
   const out = join(config.dir, `load-${Math.random().toString(36).slice(2)}.json`);
   const argv = withFdLimit([
-    process.execPath,
+    node,
     fileURLToPath(new URL("load.mjs", import.meta.url)),
     JSON.stringify({ ...config, out }),
   ]);

@@ -60,14 +60,42 @@ export function addDescendants(pids) {
 /** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ, 100 on Linux). */
 export const CLK_TCK = 100;
 
-/** utime + stime of `pid` (all its threads) in ms, or undefined if it is gone. */
-export function cpuMs(pid) {
+/** The same, under the name the workers bench uses with {@link cpuTicks}. */
+export const TICKS_PER_SECOND = CLK_TCK;
+
+/** utime + stime of `pid` (all its threads) in clock ticks, or undefined if it is gone. */
+function ticksOf(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // Fields 14 and 15 of stat(5); this array starts at field 3 (state).
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+    // Fields 14 and 15 of stat(5): utime, stime; `fields` starts at field 3 (state).
+    return Number(fields[11]) + Number(fields[12]);
   } catch {
     return undefined;
+  }
+}
+
+/** utime + stime of `pid` (all its threads) in ms, or undefined if it is gone. */
+export function cpuMs(pid) {
+  const ticks = ticksOf(pid);
+  return ticks === undefined ? undefined : (ticks * 1000) / CLK_TCK;
+}
+
+/** CPU time (user + system) `pid` has used so far, in clock ticks (0 if it is gone). */
+export function cpuTicks(pid) {
+  return ticksOf(pid) ?? 0;
+}
+
+/**
+ * This process's limit of open files, from /proc/self/limits. Node raises its
+ * soft limit to the hard one at start, so every Node process the benches start
+ * (servers, load generator, PM2) gets the hard limit.
+ */
+export function openFilesLimit() {
+  try {
+    const m = readFileSync("/proc/self/limits", "utf8").match(/^Max open files\s+(\S+)\s+(\S+)/m);
+    return { soft: m?.[1] ?? "?", hard: m?.[2] ?? "?" };
+  } catch {
+    return { soft: "?", hard: "?" };
   }
 }
