@@ -19,14 +19,15 @@
 //
 // Writes bench/results/balance.md and balance.json (--out DIR).
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { freePort } from "../scripts/free_port.mjs";
 import { ROOT, RUNTIMES } from "../scripts/runtimes.mjs";
+import { Live } from "./lib/live.mjs";
 import { startLoad } from "./lib/loadproc.mjs";
 import { failedCell } from "./lib/report.mjs";
 import { killWorkers, liveWorkers, sleep, until, workerCounts } from "./lib/variants.mjs";
@@ -50,23 +51,8 @@ const EXITS = 4;
 const REPEATS = values.quick ? 1 : 2;
 
 /** Process groups and temp dirs to clean up on Ctrl-C. */
-const live = { groups: new Set(), children: new Set(), statsDirs: new Set(), dirs: new Set() };
-function cleanUp() {
-  for (const child of live.children) child.kill("SIGKILL");
-  for (const group of live.groups) {
-    try {
-      process.kill(-group, "SIGKILL");
-    } catch { /* gone */ }
-  }
-  for (const dir of live.statsDirs) killWorkers(dir);
-  for (const dir of live.dirs) rmSync(dir, { recursive: true, force: true });
-}
-for (const signal of ["SIGINT", "SIGTERM"]) {
-  process.on(signal, () => {
-    cleanUp();
-    process.exit(130);
-  });
-}
+const live = new Live();
+live.exitOnSignals();
 
 /** Spawns a process group; resolves once `ready(stdoutLines)` holds. */
 function spawnGroup(argv, env) {
@@ -160,11 +146,8 @@ async function replaceWorkers(design, groups, port, statsDir, start, busyMs) {
  * `exit`, the workers replaced under load (replaceWorkers).
  */
 async function run(design, mode, connections, seconds, exit, busyMs = 0) {
-  const dir = mkdtempSync(join(tmpdir(), "tableflip-balance-"));
-  const statsDir = join(dir, "stats");
-  mkdirSync(statsDir);
-  live.dirs.add(dir);
-  live.statsDirs.add(statsDir);
+  const run = live.startRun("tableflip-balance-");
+  const { dir, statsDir } = run;
   const port = await freePort();
   const groups = await startDesign(design, port, statsDir, busyMs);
   try {
@@ -213,10 +196,7 @@ async function run(design, mode, connections, seconds, exit, busyMs = 0) {
       } catch { /* gone */ }
       live.groups.delete(child.pid);
     }
-    killWorkers(statsDir);
-    live.statsDirs.delete(statsDir);
-    rmSync(dir, { recursive: true, force: true });
-    live.dirs.delete(dir);
+    live.endRun(run);
   }
 }
 
@@ -249,7 +229,7 @@ if (values["exit-only-json"]) {
   try {
     console.log(JSON.stringify(await exitRuns("tcp_migrate_req=1")));
   } finally {
-    cleanUp();
+    live.cleanUp();
   }
   process.exit(0);
 }
@@ -272,7 +252,7 @@ try {
   exits.push(...await exitRuns(`tcp_migrate_req=${sysctl()}`));
   if (!values["no-netns"]) exits.push(...netnsRuns());
 } finally {
-  cleanUp();
+  live.cleanUp();
 }
 
 /** The exit runs again inside `unshare --net` with tcp_migrate_req=1 (empty if that fails). */

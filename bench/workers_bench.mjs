@@ -22,10 +22,11 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { ROOT, RUNTIMES } from "../scripts/runtimes.mjs";
 import { freePort } from "../scripts/free_port.mjs";
+import { Live } from "./lib/live.mjs";
 import { startLoad as startLoadProcess } from "./lib/loadproc.mjs";
 import { Pm2 } from "./lib/pm2.mjs";
 import { addDescendants, alive, cpuTicks, openFilesLimit, TICKS_PER_SECOND } from "./lib/procs.mjs";
-import { killWorkers, liveWorkers, sleep, until, VARIANTS, workerCounts } from "./lib/variants.mjs";
+import { liveWorkers, sleep, until, VARIANTS, workerCounts } from "./lib/variants.mjs";
 import { summarize, workersMarkdown } from "./lib/workers_report.mjs";
 
 const { values } = parseArgs({
@@ -66,36 +67,23 @@ const PERF0 = performance.now();
 const now = () => EPOCH0 + (performance.now() - PERF0);
 
 /** What to stop on Ctrl-C or an error: process groups, the load process, PM2. */
-const live = { groups: new Set(), load: undefined, dirs: new Set(), statsDirs: new Set() };
+const live = new Live();
 const pm2 = names.includes("pm2")
   ? new Pm2(mkdtempSync(join(tmpdir(), "tableflip-pm2-home-")))
   : undefined;
-
-function cleanUp() {
-  live.load?.kill("SIGKILL");
-  for (const group of live.groups) {
-    try {
-      process.kill(-group, "SIGKILL");
-    } catch { /* gone */ }
-  }
-  for (const dir of live.statsDirs) killWorkers(dir);
-  pm2?.killSync();
-  for (const dir of live.dirs) rmSync(dir, { recursive: true, force: true });
-  if (pm2) rmSync(pm2.home, { recursive: true, force: true });
-}
-for (const signal of ["SIGINT", "SIGTERM"]) {
-  process.on(signal, () => {
-    console.error(`\n${signal}: stopping everything the bench started`);
-    cleanUp();
-    process.exit(130);
+if (pm2) {
+  live.onCleanUp(() => {
+    pm2.killSync();
+    rmSync(pm2.home, { recursive: true, force: true });
   });
 }
+live.exitOnSignals();
 
 /** The load process (lib/load.mjs on Node 22), remembered for Ctrl-C. */
 function startLoad(config) {
   const load = startLoadProcess(config, NODE);
-  live.load = load.child;
-  load.child.once("exit", () => live.load = undefined);
+  live.children.add(load.child);
+  load.child.once("exit", () => live.children.delete(load.child));
   return load;
 }
 
@@ -163,11 +151,8 @@ async function reload(running, variant, statsDir, start) {
 /** One run: a variant under load for DURATION s, reloaded at RELOADS_AT. */
 async function runOne(name, { mode, connections }) {
   const variant = VARIANTS[name];
-  const dir = mkdtempSync(join(tmpdir(), "tableflip-workers-"));
-  const statsDir = join(dir, "stats");
-  mkdirSync(statsDir);
-  live.dirs.add(dir);
-  live.statsDirs.add(statsDir);
+  const run = live.startRun("tableflip-workers-");
+  const { dir, statsDir } = run;
   const port = await freePort();
   const running = await variant.start({ port, dir, statsDir, pm2 });
   for (const g of running.groups) if (name !== "pm2") live.groups.add(g);
@@ -226,11 +211,8 @@ async function runOne(name, { mode, connections }) {
     });
   } finally {
     await running.stop();
-    killWorkers(statsDir);
     for (const g of running.groups) live.groups.delete(g);
-    live.statsDirs.delete(statsDir);
-    rmSync(dir, { recursive: true, force: true });
-    live.dirs.delete(dir);
+    live.endRun(run);
   }
 }
 
@@ -263,7 +245,7 @@ try {
     }
   }
 } finally {
-  cleanUp();
+  live.cleanUp();
 }
 
 const saved = {
