@@ -30,7 +30,7 @@ import { ROOT, RUNTIMES } from "../scripts/runtimes.mjs";
 import { Live } from "./lib/live.mjs";
 import { startLoad } from "./lib/loadproc.mjs";
 import { failedCell } from "./lib/report.mjs";
-import { killWorkers, liveWorkers, sleep, until, workerCounts } from "./lib/variants.mjs";
+import { liveWorkers, sleep, until, workerCounts } from "./lib/variants.mjs";
 
 const { values } = parseArgs({
   options: {
