@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { constants } from "node:os";
 import type { ExitStatus, SpawnedChild } from "../src/backend.ts";
 import {
   LINES,
@@ -128,7 +129,8 @@ export class Generation {
   static exitCode(status: ExitStatus | undefined): number {
     if (!status) return 1;
     if (status.code !== null) return status.code;
-    return 128 + (SIGNAL_NUMBERS[status.signal ?? ""] ?? 0);
+    const signals = constants.signals as Record<string, number | undefined>;
+    return 128 + (signals[status.signal ?? ""] ?? 0);
   }
 
   #killAfter(ms: number): void {
@@ -136,18 +138,3 @@ export class Generation {
     this.#drainTimer = setTimeout(() => this.child.kill("SIGKILL"), ms);
   }
 }
-
-/** Linux signal numbers, for the `128 + n` exit code convention. */
-export const SIGNAL_NUMBERS: Record<string, number> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGABRT: 6,
-  SIGKILL: 9,
-  SIGUSR1: 10,
-  SIGSEGV: 11,
-  SIGUSR2: 12,
-  SIGPIPE: 13,
-  SIGALRM: 14,
-  SIGTERM: 15,
-};

@@ -110,11 +110,6 @@ export class Supervisor {
     return this.#backend.pid();
   }
 
-  /** The held listeners. */
-  get listeners(): readonly HeldListener[] {
-    return this.#held;
-  }
-
   /**
    * Holds the sockets, writes the PID file, installs the signal handlers
    * and starts the first generation's workers. Resolves once they are
