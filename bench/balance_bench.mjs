@@ -18,19 +18,18 @@
 //   node bench/balance_bench.mjs --no-netns # skip the tcp_migrate_req=1 runs
 //
 // Writes bench/results/balance.md and balance.json (--out DIR).
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { freePort } from "../scripts/free_port.mjs";
 import { ROOT, RUNTIMES } from "../scripts/runtimes.mjs";
 import { Live } from "./lib/live.mjs";
 import { startLoad } from "./lib/loadproc.mjs";
 import { failedCell } from "./lib/report.mjs";
-import { liveWorkers, sleep, until, workerCounts } from "./lib/variants.mjs";
+import { liveWorkers, sleep, spawnGroup, until, workerCounts } from "./lib/variants.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -54,18 +53,9 @@ const REPEATS = values.quick ? 1 : 2;
 const live = new Live();
 live.exitOnSignals();
 
-/** Spawns a process group; resolves once `ready(stdoutLines)` holds. */
-function spawnGroup(argv, env) {
-  const child = spawn(argv[0], argv.slice(1), {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  child.lines = [];
-  child.stderrTail = "";
-  createInterface({ input: child.stdout }).on("line", (l) => child.lines.push(l));
-  child.stderr.on("data", (d) => child.stderrTail = (child.stderrTail + d).slice(-4000));
+/** Spawns a process group (its stdout lines kept), remembered for clean-up. */
+function spawnLiveGroup(argv, env) {
+  const child = spawnGroup(argv, env, { lines: true });
   live.groups.add(child.pid);
   return child;
 }
@@ -73,7 +63,7 @@ function spawnGroup(argv, env) {
 /** Starts the two workers of `design` on `port`; resolves with their process groups. */
 async function startDesign(design, port, statsDir, busyMs) {
   if (design === "shared") {
-    const child = spawnGroup([
+    const child = spawnLiveGroup([
       NODE,
       join(ROOT, "cli", "bin.ts"),
       "run",
@@ -98,7 +88,7 @@ async function startDesign(design, port, statsDir, busyMs) {
 
 /** One reuseport worker; resolves once it listens. */
 async function startReuseport(port, statsDir, busyMs) {
-  const child = spawnGroup([NODE, join(ROOT, "bench", "servers", "hello_reuseport.mjs")], {
+  const child = spawnLiveGroup([NODE, join(ROOT, "bench", "servers", "hello_reuseport.mjs")], {
     BENCH_ADDR: `127.0.0.1:${port}`,
     BENCH_STATS_DIR: statsDir,
     BENCH_BUSY_MS: String(busyMs),

@@ -7,6 +7,7 @@
 //   pm2         PM2 7.0.4 cluster mode, 2 instances (servers/hello_pm2.mjs), `pm2 reload`
 // Every worker writes its request count to `statsDir/<pid>` (servers/hello.mjs),
 // which is how the bench finds the workers, whatever started them.
+import { createInterface } from "node:readline";
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
@@ -72,14 +73,21 @@ async function serving(ctx, workers, what) {
   );
 }
 
-/** Spawns `argv` in a process group of its own; keeps the last 4 kB of its stderr. */
-function spawnGroup(argv, env) {
+/**
+ * Spawns `argv` in a process group of its own; keeps the last 4 kB of its
+ * stderr in `stderrTail`, and with `lines` its stdout lines in `lines`.
+ */
+export function spawnGroup(argv, env, { lines = false } = {}) {
   const child = spawn(argv[0], argv.slice(1), {
     cwd: ROOT,
     env: { ...process.env, ...env },
-    stdio: ["ignore", "ignore", "pipe"],
+    stdio: ["ignore", lines ? "pipe" : "ignore", "pipe"],
     detached: true,
   });
+  if (lines) {
+    child.lines = [];
+    createInterface({ input: child.stdout }).on("line", (l) => child.lines.push(l));
+  }
   child.stderrTail = "";
   child.stderr.on("data", (d) => child.stderrTail = (child.stderrTail + d).slice(-4000));
   return child;
