@@ -24,6 +24,7 @@ import { commandFor, ROOT } from "../scripts/runtimes.mjs";
 import { freePort } from "../scripts/free_port.mjs";
 import { alive } from "./lib/procs.mjs";
 import { quantile } from "./lib/report.mjs";
+import { counterDelta, readTcpCounters } from "./lib/tcp_counters.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -115,6 +116,9 @@ async function run(upgrade) {
       dir,
     });
     const start = await load.started;
+    // The kernel's TCP counters every 250 ms: did the listener drop handshakes, and when?
+    const counters = [[0, readTcpCounters()]];
+    const sampler = setInterval(() => counters.push([Date.now() - start, readTcpCounters()]), 250);
     let window;
     if (upgrade) {
       await sleep(Math.max(0, start + UPGRADE_AT - Date.now()));
@@ -132,7 +136,9 @@ async function run(upgrade) {
       window = { from: hup - start - 1000, to: exit - start + 1000, hup, ready, exit };
     }
     const result = await load.done;
-    return { result, window };
+    clearInterval(sampler);
+    counters.push([Date.now() - start, readTcpCounters()]);
+    return { result, window, counters };
   } finally {
     for (const pid of demo.pids) {
       try {
@@ -170,6 +176,36 @@ function sentAt(t, kind) {
   return kind === "timeout" ? t - Number(values.timeout) * 1000 : t;
 }
 
+/** The TCP counters' increase over [from, to) ms (or outside it, after the warm-up). */
+function countersIn(series, from, to, inside = true) {
+  const at = (t) => series.reduce((best, s) => (s[0] <= t ? s : best), series[0])[1];
+  const end = series[series.length - 1][0];
+  if (inside) return counterDelta(at(from), at(to));
+  const before = counterDelta(at(WARM_UP), at(from));
+  const after = counterDelta(at(to), at(end));
+  return Object.fromEntries(Object.keys(before).map((k) => [k, before[k] + after[k]]));
+}
+
+/** The load generator's CPU over [from, to) ms, as % of one core. */
+function loadCpu(series, from, to) {
+  const inside = series.filter(([t]) => t >= from && t < to);
+  if (inside.length < 2) return NaN;
+  const [t0, c0] = inside[0];
+  const [t1, c1] = inside[inside.length - 1];
+  return (100 * (c1 - c0)) / (t1 - t0);
+}
+
+/** How many responses in [from, to) took how long, and when the slowest were sent. */
+const BUCKETS = [100, 300, 1000, 2000, 4000, 8000, Infinity];
+function histogram({ resT, resLat }, from, to) {
+  const counts = BUCKETS.map(() => 0);
+  for (let i = 0; i < resT.length; i++) {
+    if (!counted(resT[i], from, to, true)) continue;
+    counts[BUCKETS.findIndex((b) => resLat[i] < b)]++;
+  }
+  return Object.fromEntries(BUCKETS.map((b, i) => [`<${b}`, counts[i]]));
+}
+
 const fmt = (x) => (x >= 100 ? Math.round(x) : Math.round(x * 10) / 10);
 const steady = await run(false);
 const upgraded = await run(true);
@@ -177,11 +213,18 @@ const { from, to } = upgraded.window;
 const rows = [
   ["without upgrade", steady],
   ["with one upgrade", upgraded],
-].map(([label, { result }]) => {
-  const win = { ...percentiles(result, from, to), failed: failures(result, from, to) };
+].map(([label, { result, counters }]) => {
+  const win = {
+    ...percentiles(result, from, to),
+    failed: failures(result, from, to),
+    tcp: countersIn(counters, from, to),
+    loadCpu: loadCpu(result.cpuSeries, from, to),
+    latencies: histogram(result, from, to),
+  };
   const out = {
     ...percentiles(result, from, to, false),
     failed: failures(result, from, to, false),
+    tcp: countersIn(counters, from, to, false),
   };
   const inWarmUp = result.failures.filter(([t, kind]) => sentAt(t, kind) < WARM_UP).length;
   return { label, requests: result.resT.length, win, out, inWarmUp };
@@ -199,6 +242,15 @@ const lines = [
     `| ${r.label} | ${r.requests} | ${JSON.stringify(r.win.failed)} | ${fmt(r.win.p50)} / ${
       fmt(r.win.p99)
     } | ${JSON.stringify(r.out.failed)} | ${fmt(r.out.p50)} / ${fmt(r.out.p99)} | ${r.inWarmUp} |`
+  ),
+  "",
+  "In the window: the load generator's CPU, responses by latency (ms), and the kernel's TCP counters",
+  "(this network namespace, so other traffic on the machine counts too):",
+  "",
+  ...rows.map((r) =>
+    `- ${r.label}: load generator ${fmt(r.win.loadCpu)} % of a core; latencies ${
+      JSON.stringify(r.win.latencies)
+    }; tcp ${JSON.stringify(r.win.tcp)}`
   ),
 ];
 console.log(lines.join("\n"));

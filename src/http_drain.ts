@@ -73,14 +73,31 @@ export interface DrainResult {
 }
 
 interface Connection {
-  /** Requests being answered. */
-  busy: number;
   /** Requests answered. */
   served: number;
   /** When the last response finished. */
   idleSince: number;
-  /** Responses whose headers are not sent yet. */
-  pending: Set<ServerResponse>;
+  /** Responses not finished yet, oldest first (more than one only when requests are pipelined). */
+  unfinished: ServerResponse[];
+}
+
+/** On each response being answered: its connection, until it finishes. */
+const CONNECTION = Symbol("tableflip.connection");
+type TrackedResponse = ServerResponse & { [CONNECTION]?: Connection };
+
+/**
+ * The one `finish`/`close` listener of every response: shared and without a
+ * closure, as it runs for every request (this is the drain's per-request cost).
+ */
+function responseDone(this: TrackedResponse): void {
+  const connection = this[CONNECTION];
+  if (!connection) return;
+  this[CONNECTION] = undefined;
+  const list = connection.unfinished;
+  const at = list[0] === this ? 0 : list.indexOf(this);
+  if (at >= 0) list.splice(at, 1);
+  connection.served++;
+  connection.idleSince = Date.now();
 }
 
 /** Longest wait for responses already being sent before the drain stops accepting, in ms. */
@@ -131,8 +148,11 @@ export class HttpDrain {
     const started = Date.now();
     const timeout = options.timeout ?? 30_000;
     const listeners = options.listeners ?? (this.#server.listening ? [this.#server] : []);
+    // Only the last response of a connection: a `Connection: close` on an
+    // earlier one would end it before the pipelined requests behind it.
     for (const connection of this.#connections.values()) {
-      for (const res of connection.pending) markClose(res);
+      const last = connection.unfinished.at(-1);
+      if (last) markClose(last);
     }
     // Deno's node:http destroys a keep-alive connection whose response ends
     // after its server stopped listening, though that response told the client
@@ -162,7 +182,7 @@ export class HttpDrain {
   #responsesOnTheWire(limit: number, signal?: AbortSignal): Promise<void> {
     // Event streams never end by themselves: `eventStreams` ends them later.
     const sent = [...this.#connections.values()].flatMap((c) =>
-      [...c.pending].filter((res) => res.headersSent && !isEventStream(res))
+      c.unfinished.filter((res) => res.headersSent && !isEventStream(res))
     );
     if (sent.length === 0 || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
@@ -198,7 +218,7 @@ export class HttpDrain {
       const sweep = () => {
         const now = Date.now();
         for (const [socket, c] of this.#connections) {
-          if (c.busy === 0 && c.served > 0 && now - c.idleSince >= this.#idleGrace) {
+          if (c.unfinished.length === 0 && c.served > 0 && now - c.idleSince >= this.#idleGrace) {
             socket.destroy();
           }
         }
@@ -216,7 +236,7 @@ export class HttpDrain {
   #track(socket: Socket): Connection {
     let connection = this.#connections.get(socket);
     if (connection) return connection;
-    connection = { busy: 0, served: 0, idleSince: Date.now(), pending: new Set() };
+    connection = { served: 0, idleSince: Date.now(), unfinished: [] };
     this.#connections.set(socket, connection);
     socket.once("close", () => {
       if (this.#connections.delete(socket) && this.#draining) this.#closedWhileDraining++;
@@ -224,22 +244,17 @@ export class HttpDrain {
     return connection;
   }
 
-  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+  #onRequest(req: IncomingMessage, res: TrackedResponse): void {
     const connection = this.#track(req.socket);
-    connection.busy++;
-    connection.pending.add(res);
-    if (this.#draining) markClose(res);
-    let done = false;
-    const onDone = () => {
-      if (done) return;
-      done = true;
-      connection.pending.delete(res);
-      connection.busy--;
-      connection.served++;
-      connection.idleSince = Date.now();
-    };
-    res.once("finish", onDone);
-    res.once("close", onDone);
+    connection.unfinished.push(res);
+    res[CONNECTION] = connection;
+    if (this.#draining) {
+      // A request pipelined behind one already told to close: move the close to it.
+      unmarkClose(connection.unfinished.at(-2));
+      markClose(res);
+    }
+    res.on("finish", responseDone);
+    res.on("close", responseDone);
   }
 }
 
@@ -247,6 +262,16 @@ function isEventStream(res: ServerResponse): boolean {
   return /^\s*text\/event-stream/i.test(String(res.getHeader("content-type") ?? ""));
 }
 
+/** Responses the drain added `Connection: close` to (not those the application did). */
+const MARKED = new WeakSet<ServerResponse>();
+
 function markClose(res: ServerResponse): void {
-  if (!res.headersSent) res.setHeader("Connection", "close");
+  if (res.headersSent || res.hasHeader("connection")) return;
+  res.setHeader("Connection", "close");
+  MARKED.add(res);
+}
+
+function unmarkClose(res: ServerResponse | undefined): void {
+  if (!res || res.headersSent || !MARKED.delete(res)) return;
+  res.removeHeader("Connection");
 }

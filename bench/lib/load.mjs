@@ -9,7 +9,7 @@
 // small line-echo client (see ../servers/echo_server.ts for the protocol).
 // Prints `started <epoch ms>` once the load starts; writes every response
 // (time, latency), every failure (time, kind) and its own CPU time
-// (process.cpuUsage(), µs) to `out` at the end.
+// (process.cpuUsage(), µs, in all and every 250 ms) to `out` at the end.
 import { createRequire } from "node:module";
 import { writeFileSync } from "node:fs";
 import net from "node:net";
@@ -29,6 +29,12 @@ const resLat = [];
 /** Failures: [time since start, kind]. */
 const failures = [];
 const rel = () => Math.round((clock() - start) * 10) / 10;
+/** This process's CPU time every 250 ms: [time since start (ms), user + system (ms)]. */
+const cpuSeries = [];
+setInterval(() => {
+  const { user, system } = process.cpuUsage(cpu0);
+  cpuSeries.push([rel(), Math.round((user + system) / 1000)]);
+}, 250).unref();
 
 /** Maps a load error to a failure kind. */
 function kindOf(error) {
@@ -42,7 +48,15 @@ function kindOf(error) {
 function finish() {
   writeFileSync(
     config.out,
-    JSON.stringify({ start, end: clock(), resT, resLat, failures, cpu: process.cpuUsage(cpu0) }),
+    JSON.stringify({
+      start,
+      end: clock(),
+      resT,
+      resLat,
+      failures,
+      cpu: process.cpuUsage(cpu0),
+      cpuSeries,
+    }),
   );
   process.exit(0);
 }
