@@ -152,11 +152,15 @@ async function run(upgrade) {
 /** Whether time `t` (ms since the load started) is past the warm-up and in (or out of) [from, to). */
 const counted = (t, from, to, inside) => t >= WARM_UP && (t >= from && t < to) === inside;
 
-/** Latency percentiles of the responses whose time falls in [from, to) ms (or outside it). */
+/**
+ * Latency percentiles of the requests sent in [from, to) ms (or outside it).
+ * Dated by when they were sent, not answered: a request sent in the warm-up
+ * and answered seconds later, in the window, belongs to the warm-up.
+ */
 function percentiles({ resT, resLat }, from, to, inside = true) {
   const lat = [];
   for (let i = 0; i < resT.length; i++) {
-    if (counted(resT[i], from, to, inside)) lat.push(resLat[i]);
+    if (counted(resT[i] - resLat[i], from, to, inside)) lat.push(resLat[i]);
   }
   lat.sort((a, b) => a - b);
   return { n: lat.length, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99) };
@@ -195,12 +199,12 @@ function loadCpu(series, from, to) {
   return (100 * (c1 - c0)) / (t1 - t0);
 }
 
-/** How many responses in [from, to) took how long, and when the slowest were sent. */
+/** How many of the requests sent in [from, to) took how long. */
 const BUCKETS = [100, 300, 1000, 2000, 4000, 8000, Infinity];
 function histogram({ resT, resLat }, from, to) {
   const counts = BUCKETS.map(() => 0);
   for (let i = 0; i < resT.length; i++) {
-    if (!counted(resT[i], from, to, true)) continue;
+    if (!counted(resT[i] - resLat[i], from, to, true)) continue;
     counts[BUCKETS.findIndex((b) => resLat[i] < b)]++;
   }
   return Object.fromEntries(BUCKETS.map((b, i) => [`<${b}`, counts[i]]));

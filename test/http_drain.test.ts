@@ -70,45 +70,53 @@ test("an in-flight keep-alive request is answered with Connection: close, then t
 /** Pipelining is up to each runtime's http server; these two pin Node's. */
 const pipelined = RUNTIME.startsWith("node") ? test : test.skip;
 
-pipelined("pipelined requests in flight at the drain are all answered; only the last says Connection: close", async () => {
-  const { server, shutdown, port, release } = await serve();
-  const client = rawClient(port);
-  await client.connected;
-  let seen = 0;
-  const requested = new Promise<void>((resolve) => {
-    server.on("request", () => ++seen === 2 && resolve());
-  });
-  client.socket.write("GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
-  await requested;
-  const draining = shutdown({ timeout: 5000 });
-  release();
-  await client.waitForResponses(2);
-  const [first, second] = client.responses();
-  assert.not.match(first, /connection: close/i);
-  assert.match(second, /connection: close/i);
-  assert.is(await client.ended, "end");
-  assert.equal(await draining, { closed: 1, forced: 0, timedOut: false });
-});
+pipelined(
+  "pipelined requests in flight at the drain are all answered; only the last says Connection: close",
+  async () => {
+    const { server, shutdown, port, release } = await serve();
+    const client = rawClient(port);
+    await client.connected;
+    let seen = 0;
+    const requested = new Promise<void>((resolve) => {
+      server.on("request", () => ++seen === 2 && resolve());
+    });
+    client.socket.write(
+      "GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    await requested;
+    const draining = shutdown({ timeout: 5000 });
+    release();
+    await client.waitForResponses(2);
+    const [first, second] = client.responses();
+    assert.not.match(first, /connection: close/i);
+    assert.match(second, /connection: close/i);
+    assert.is(await client.ended, "end");
+    assert.equal(await draining, { closed: 1, forced: 0, timedOut: false });
+  },
+);
 
-pipelined("a request pipelined after the drain started takes the close from the one before it", async () => {
-  const { server, shutdown, port, release } = await serve();
-  const client = rawClient(port);
-  await client.connected;
-  const first = once(server, "request");
-  client.send("/slow");
-  await first;
-  const draining = shutdown({ timeout: 5000 });
-  const second = once(server, "request");
-  client.send("/fast");
-  await second;
-  release();
-  await client.waitForResponses(2);
-  const responses = client.responses();
-  assert.not.match(responses[0], /connection: close/i);
-  assert.match(responses[1], /connection: close/i);
-  assert.is(await client.ended, "end");
-  assert.equal(await draining, { closed: 1, forced: 0, timedOut: false });
-});
+pipelined(
+  "a request pipelined after the drain started takes the close from the one before it",
+  async () => {
+    const { server, shutdown, port, release } = await serve();
+    const client = rawClient(port);
+    await client.connected;
+    const first = once(server, "request");
+    client.send("/slow");
+    await first;
+    const draining = shutdown({ timeout: 5000 });
+    const second = once(server, "request");
+    client.send("/fast");
+    await second;
+    release();
+    await client.waitForResponses(2);
+    const responses = client.responses();
+    assert.not.match(responses[0], /connection: close/i);
+    assert.match(responses[1], /connection: close/i);
+    assert.is(await client.ended, "end");
+    assert.equal(await draining, { closed: 1, forced: 0, timedOut: false });
+  },
+);
 
 test("an idle keep-alive connection is closed after idleGrace with a FIN, not a reset", async () => {
   const { shutdown, port } = await serve(100);
