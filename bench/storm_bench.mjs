@@ -24,6 +24,7 @@ import { commandFor, ROOT } from "../scripts/runtimes.mjs";
 import { freePort } from "../scripts/free_port.mjs";
 import { alive } from "./lib/procs.mjs";
 import { quantile } from "./lib/report.mjs";
+import { startH2load } from "./lib/h2load.mjs";
 import { counterDelta, readTcpCounters } from "./lib/tcp_counters.mjs";
 
 const { values } = parseArgs({
@@ -34,9 +35,14 @@ const { values } = parseArgs({
     "upgrade-at": { type: "string", default: "5" },
     "warm-up": { type: "string", default: "3" },
     timeout: { type: "string", default: "10" },
+    load: { type: "string", default: "h2load" },
   },
 });
 const RUNTIME = values.runtime;
+if (!["h2load", "autocannon"].includes(values.load)) {
+  console.error(`--load is h2load or autocannon, not ${values.load}`);
+  process.exit(2);
+}
 const CONNECTIONS = Number(values.connections);
 const DURATION = Number(values.duration);
 const UPGRADE_AT = Number(values["upgrade-at"]) * 1000;
@@ -105,16 +111,24 @@ async function run(upgrade) {
   const dir = mkdtempSync(join(tmpdir(), "tableflip-storm-"));
   const demo = await startDemo(dir);
   try {
-    const load = startLoad({
-      kind: "http",
-      port: demo.port,
-      path: "/version",
-      connections: CONNECTIONS,
-      mode: "keepalive",
-      duration: DURATION,
-      timeout: Number(values.timeout),
-      dir,
-    });
+    const load = values.load === "h2load"
+      ? startH2load({
+        port: demo.port,
+        path: "/version",
+        connections: CONNECTIONS,
+        duration: DURATION,
+        dir,
+      })
+      : startLoad({
+        kind: "http",
+        port: demo.port,
+        path: "/version",
+        connections: CONNECTIONS,
+        mode: "keepalive",
+        duration: DURATION,
+        timeout: Number(values.timeout),
+        dir,
+      });
     const start = await load.started;
     // The kernel's TCP counters every 250 ms: did the listener drop handshakes, and when?
     const counters = [[0, readTcpCounters()]];
@@ -210,6 +224,15 @@ function histogram({ resT, resLat }, from, to) {
   return Object.fromEntries(BUCKETS.map((b, i) => [`<${b}`, counts[i]]));
 }
 
+/** p99 (ms) of the requests sent in each 500 ms from the warm-up's end: where the spike is. */
+function timeline(result) {
+  const bins = [];
+  for (let t = WARM_UP; t < DURATION * 1000; t += 500) {
+    bins.push(Math.round(percentiles(result, t, t + 500).p99 || 0));
+  }
+  return bins;
+}
+
 const fmt = (x) => (x >= 100 ? Math.round(x) : Math.round(x * 10) / 10);
 const steady = await run(false);
 const upgraded = await run(true);
@@ -231,10 +254,19 @@ const rows = [
     tcp: countersIn(counters, from, to, false),
   };
   const inWarmUp = result.failures.filter(([t, kind]) => sentAt(t, kind) < WARM_UP).length;
-  return { label, requests: result.resT.length, win, out, inWarmUp };
+  const undated = result.undated ?? {};
+  return {
+    label,
+    requests: result.resT.length,
+    win,
+    out,
+    inWarmUp,
+    undated,
+    timeline: timeline(result),
+  };
 });
 const lines = [
-  `runtime ${RUNTIME}, ${CONNECTIONS} keep-alive connections, ${DURATION} s, window ${
+  `runtime ${RUNTIME}, ${CONNECTIONS} keep-alive connections from ${values.load}, ${DURATION} s, window ${
     fmt(from / 1000)
   }-${fmt(to / 1000)} s (SIGHUP at ${UPGRADE_AT / 1000} s; new generation ready after ${
     upgraded.window.ready - upgraded.window.hup
@@ -247,6 +279,14 @@ const lines = [
       fmt(r.win.p99)
     } | ${JSON.stringify(r.out.failed)} | ${fmt(r.out.p50)} / ${fmt(r.out.p99)} | ${r.inWarmUp} |`
   ),
+  "",
+  `Failed requests h2load counts but cannot date (not in the table): ${
+    rows.map((r) => `${r.label} ${JSON.stringify(r.undated)}`).join(", ")
+  }`,
+  "",
+  "p99 (ms) of the requests sent in each 500 ms after the warm-up:",
+  "",
+  ...rows.map((r) => `- ${r.label}: ${r.timeline.join(" ")}`),
   "",
   "In the window: the load generator's CPU, responses by latency (ms), and the kernel's TCP counters",
   "(this network namespace, so other traffic on the machine counts too):",

@@ -23,6 +23,7 @@ import type { ConnectionHandler, Listener, ParentLink } from "../src/backend.ts"
 import { TableflipError } from "../src/errors.ts";
 import { LineSplitter, READY_LINE } from "../src/protocol.ts";
 import { libc } from "./libc/bun.ts";
+import { LISTEN_BACKLOG } from "./listen_backlog.ts";
 import { ListenerFds } from "./listener_fds.ts";
 import { sendThroughLibc } from "./libc/sd_notify.ts";
 import { NodeBackend } from "./node.ts";
@@ -77,14 +78,20 @@ export class BunBackend extends NodeBackend {
 
   /**
    * A `node:net` or `node:tls` server listens itself; an HTTP(S) server
-   * (which in Bun is neither) gets a listener that feeds it.
+   * (which in Bun is neither) gets a listener that feeds it. Bun's node:net
+   * ignores the backlog and listens with 512: the queue is then set to the
+   * largest through libc, as on the other runtimes.
    */
-  protected override listenWith(
+  protected override async listenWith(
     options: ListenOptions | { fd: number },
     handler?: ConnectionHandler,
   ): Promise<Listener> {
-    if (!handler || handler instanceof NetServer) return super.listenWith(options, handler);
-    return super.listenWith(options, feederFor(handler));
+    const listener = !handler || handler instanceof NetServer
+      ? await super.listenWith(options, handler)
+      : await super.listenWith(options, feederFor(handler));
+    const fd = this.fdOf(listener);
+    if (fd !== undefined) libc.setBacklog(fd, LISTEN_BACKLOG);
+    return listener;
   }
 
   /**

@@ -299,4 +299,32 @@ test("deno: child_process.spawn(deno, args) adds -A unless args hold permission 
   }
 });
 
+// Why the new generation is slow to take over thousands of reconnecting clients
+// on Node (bench/accept_bench.mjs): its libuv accepts one connection per poll
+// of the listener, so connections wait in the queue while a busy loop serves
+// the others. Bun takes all queued connections at once. (Deno's setImmediate
+// turns do not poll I/O each time, so this probe cannot say.)
+const ACCEPT_PROBE = join(ROOT, "test", "fixtures", "accept_probe.mjs");
+for (const runtime of ["node20", "node22", "node24", "bun"]) {
+  const one = runtime.startsWith("node");
+  test(`${runtime}: node:net accepts ${one ? "one" : "all"} of 20 queued connections per loop turn`, async () => {
+    const p = new Probe(commandFor(runtime, ACCEPT_PROBE, ["20"]));
+    const clients: net.Socket[] = [];
+    try {
+      const { port } = await p.line((l) => typeof l.port === "number");
+      // The probe's loop is blocked until the kernel has queued all of these.
+      for (let i = 0; i < 20; i++) {
+        clients.push(net.connect(port as number, "127.0.0.1").on("error", () => {}));
+      }
+      const { turns, all } = await p.line((l) => typeof l.turns === "number");
+      assert.is(all, 20);
+      if (one) assert.ok((turns as number) >= 15, `20 connections in ${turns} turns`);
+      else assert.ok((turns as number) <= 1, `20 connections in ${turns} turns`);
+    } finally {
+      for (const c of clients) c.destroy();
+      await p.kill();
+    }
+  });
+}
+
 test.run();

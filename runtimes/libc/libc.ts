@@ -324,6 +324,15 @@ export class Libc {
   }
 
   /**
+   * Sets the accept queue of the listening socket `fd` to `backlog` (capped
+   * by the kernel at net.core.somaxconn): `listen()` again on a socket that
+   * listens already only changes its queue.
+   */
+  setBacklog(fd: number, backlog: number): void {
+    this.#check("listen", `${fd}, ${backlog}`, this.#raw.listen(fd, backlog));
+  }
+
+  /**
    * A new TCP socket listening on 127.0.0.1 with a kernel-chosen port,
    * non-blocking and close-on-exec, that no runtime knows about. Returns its fd.
    */
