@@ -36,6 +36,7 @@ const { values } = parseArgs({
     "warm-up": { type: "string", default: "3" },
     timeout: { type: "string", default: "10" },
     load: { type: "string", default: "h2load" },
+    spread: { type: "string", default: "0" },
   },
 });
 const RUNTIME = values.runtime;
@@ -76,7 +77,12 @@ async function startDemo(dir) {
   const argv = commandFor(RUNTIME, join(ROOT, "examples", "demo.ts"));
   const child = spawn(argv[0], argv.slice(1), {
     cwd: ROOT,
-    env: { ...process.env, DEMO_ADDR: `127.0.0.1:${port}`, DEMO_PID_FILE: pidFile },
+    env: {
+      ...process.env,
+      DEMO_ADDR: `127.0.0.1:${port}`,
+      DEMO_PID_FILE: pidFile,
+      DEMO_DRAIN_SPREAD: values.spread,
+    },
     stdio: ["ignore", "ignore", "inherit"],
   });
   await until(() => readPid(pidFile) === child.pid || undefined, "the demo to be ready");
@@ -177,7 +183,8 @@ function percentiles({ resT, resLat }, from, to, inside = true) {
     if (counted(resT[i] - resLat[i], from, to, inside)) lat.push(resLat[i]);
   }
   lat.sort((a, b) => a - b);
-  return { n: lat.length, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99) };
+  const mean = lat.reduce((a, b) => a + b, 0) / lat.length;
+  return { n: lat.length, mean, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99) };
 }
 
 /** Failures by kind whose time falls in [from, to) ms (or outside it). */
@@ -233,6 +240,14 @@ function timeline(result) {
   return bins;
 }
 
+/**
+ * How many clients had a request in service, on average, over [from, to):
+ * requests per ms times the mean latency (Little's law). Fewer than the
+ * connections asked for means the others were not being served: connections
+ * waiting in an accept queue, or SYNs dropped and retried.
+ */
+const served = ({ n, mean }, from, to) => Math.round((n / (to - from)) * mean);
+
 const fmt = (x) => (x >= 100 ? Math.round(x) : Math.round(x * 10) / 10);
 const steady = await run(false);
 const upgraded = await run(true);
@@ -254,7 +269,8 @@ const rows = [
     tcp: countersIn(counters, from, to, false),
   };
   const inWarmUp = result.failures.filter(([t, kind]) => sentAt(t, kind) < WARM_UP).length;
-  const undated = result.undated ?? {};
+  const undated = { ...result.undated };
+  if (result.hung) undated["h2load processes stopped after their duration"] = result.hung;
   return {
     label,
     requests: result.resT.length,
@@ -266,18 +282,20 @@ const rows = [
   };
 });
 const lines = [
-  `runtime ${RUNTIME}, ${CONNECTIONS} keep-alive connections from ${values.load}, ${DURATION} s, window ${
+  `runtime ${RUNTIME}, ${CONNECTIONS} keep-alive connections from ${values.load}, drain spread ${values.spread} ms, ${DURATION} s, window ${
     fmt(from / 1000)
   }-${fmt(to / 1000)} s (SIGHUP at ${UPGRADE_AT / 1000} s; new generation ready after ${
     upgraded.window.ready - upgraded.window.hup
   } ms, old one gone after ${upgraded.window.exit - upgraded.window.hup} ms)`,
   "",
-  "| run | requests | failed in the window | p50 / p99 in the window (ms) | failed outside it | p50 / p99 outside it (ms) | failed in the warm-up |",
-  "| --- | -------: | ------ | ---------------------------: | ------ | ------------------------: | ---: |",
+  "| run | requests | clients served in the window | failed in the window | p50 / p99 in the window (ms) | failed outside it | p50 / p99 outside it (ms) | failed in the warm-up |",
+  "| --- | -------: | ---: | ------ | ---------------------------: | ------ | ------------------------: | ---: |",
   ...rows.map((r) =>
-    `| ${r.label} | ${r.requests} | ${JSON.stringify(r.win.failed)} | ${fmt(r.win.p50)} / ${
-      fmt(r.win.p99)
-    } | ${JSON.stringify(r.out.failed)} | ${fmt(r.out.p50)} / ${fmt(r.out.p99)} | ${r.inWarmUp} |`
+    `| ${r.label} | ${r.requests} | ${served(r.win, from, to)} | ${
+      JSON.stringify(r.win.failed)
+    } | ${fmt(r.win.p50)} / ${fmt(r.win.p99)} | ${JSON.stringify(r.out.failed)} | ${
+      fmt(r.out.p50)
+    } / ${fmt(r.out.p99)} | ${r.inWarmUp} |`
   ),
   "",
   `Failed requests h2load counts but cannot date (not in the table): ${

@@ -23,7 +23,7 @@ async function serve(idleGrace = 100) {
   listener.listen(0, "127.0.0.1");
   await once(listener, "listening");
   const { port } = listener.address() as net.AddressInfo;
-  const shutdown = (options: { timeout: number; signal?: AbortSignal }) =>
+  const shutdown = (options: { timeout: number; signal?: AbortSignal; spread?: number }) =>
     drain.shutdown({ listeners: [listener], ...options });
   return { server, listener, drain, shutdown, port, release };
 }
@@ -179,6 +179,74 @@ test("an aborted drain ends at once", async () => {
   controller.abort();
   assert.equal(await draining, { closed: 0, forced: 1, timedOut: true });
   release();
+});
+
+/** Keeps sending requests on `client` as each is answered; resolves with when `Connection: close` came. */
+async function requestUntilClosed(client: ReturnType<typeof rawClient>, t0: number) {
+  for (let n = 1;; n++) {
+    client.send("/");
+    await client.waitForResponses(n);
+    if (/connection: close/i.test(client.responses()[n - 1])) return Date.now() - t0;
+  }
+}
+
+/** Deno's node:http ends keep-alive connections after the listener closes: no spread there. */
+const spreadTest = RUNTIME === "deno" ? test.skip : test;
+
+spreadTest(
+  "spread: busy keep-alive connections are told to close over the window, oldest first",
+  async () => {
+    const { shutdown, port } = await serve();
+    const clients = [rawClient(port), rawClient(port), rawClient(port)];
+    for (const c of clients) {
+      await c.connected;
+      c.send("/");
+      await c.waitForResponses(1);
+    }
+    const t0 = Date.now();
+    const draining = shutdown({ timeout: 5000, spread: 600 });
+    const closedAt = await Promise.all(clients.map((c) => requestUntilClosed(c, t0)));
+    assert.ok(closedAt[0] < 300, `the oldest at ${closedAt[0]} ms`);
+    assert.ok(closedAt[1] >= 250 && closedAt[1] < 600, `the second at ${closedAt[1]} ms`);
+    assert.ok(closedAt[2] >= 550, `the newest at ${closedAt[2]} ms`);
+    for (const c of clients) assert.is(await c.ended, "end");
+    assert.equal(await draining, { closed: 3, forced: 0, timedOut: false });
+  },
+);
+
+spreadTest("spread: idle keep-alive connections are closed over the window too", async () => {
+  const { shutdown, port } = await serve(50);
+  const clients = [rawClient(port), rawClient(port)];
+  for (const c of clients) {
+    await c.connected;
+    c.send("/");
+    await c.waitForResponses(1);
+  }
+  const t0 = Date.now();
+  const draining = shutdown({ timeout: 5000, spread: 500 });
+  const endedAt = await Promise.all(clients.map(async (c) => [await c.ended, Date.now() - t0]));
+  assert.is(endedAt[0][0], "end");
+  assert.is(endedAt[1][0], "end");
+  assert.ok((endedAt[0][1] as number) < 400, `the oldest at ${endedAt[0][1]} ms`);
+  assert.ok((endedAt[1][1] as number) >= 450, `the newest at ${endedAt[1][1]} ms`);
+  assert.equal(await draining, { closed: 2, forced: 0, timedOut: false });
+});
+
+test("spread: a negative or non-numeric window is a typed error", async () => {
+  const { drain, listener } = await serve();
+  for (const spread of [-1, Number.NaN, "100" as unknown as number]) {
+    try {
+      await drain.shutdown({ spread, timeout: 100 });
+      assert.unreachable("shutdown accepted the spread");
+    } catch (error) {
+      assert.is((error as { code?: string }).code, "ERR_INVALID_ARGUMENT");
+      assert.match((error as Error).message, /spread must be a non-negative number of ms/);
+    }
+  }
+  // Nothing was started: the listener still accepts and the drain has not begun.
+  assert.is(listener.listening, true);
+  assert.is(drain.draining, false);
+  listener.close();
 });
 
 test.run();

@@ -33,6 +33,8 @@ export function parseSummary(stdout) {
  */
 const CLIENTS_PER_PROCESS = 2000;
 const STAGGER_MS = 500;
+/** How long after its duration an h2load process may run before it is stopped. */
+const HUNG_MS = 10_000;
 
 /**
  * Starts h2load against `http://127.0.0.1:<port><path>` with `connections`
@@ -84,6 +86,7 @@ export function startH2load({ port, path = "/", connections, duration, dir, bin 
       if (merged.summary[kind]) merged.undated[kind] = merged.summary[kind];
     }
     merged.cpuSeries = sumSeries(results.map((r) => r.cpuSeries));
+    merged.hung = results.filter((r) => r.hung).length;
     return merged;
   });
   return { started: Promise.resolve(start), done };
@@ -120,11 +123,21 @@ function runOne({ bin, clients, ms, port, path, start, log }) {
     const ms = cpuMs(child.pid);
     if (ms !== undefined) cpuSeries.push([Date.now() - start, ms]);
   }, 250);
+  // Clients whose connection was still waiting in the server's accept queue
+  // (or on a dropped SYN) when the duration ended keep h2load 1.52 running:
+  // stop it HUNG_MS after that. Its summary is lost then, and the last rows
+  // of its log that it had not written out yet.
+  let hung = false;
+  const watchdog = setTimeout(() => {
+    hung = true;
+    child.kill("SIGKILL");
+  }, ms + HUNG_MS);
   return new Promise((resolve, reject) => {
     child.once("error", reject);
     child.once("exit", (code) => {
       clearInterval(sampler);
-      if (code !== 0) {
+      clearTimeout(watchdog);
+      if (code !== 0 && !hung) {
         return reject(new Error(`h2load exited with ${code}: ${stderr.trim() || stdout.trim()}`));
       }
       const resT = [];
@@ -139,7 +152,7 @@ function runOne({ bin, clients, ms, port, path, start, log }) {
           resLat.push(Math.round(us / 10) / 100);
         } else failures.push([t, `status:${status}`]);
       }
-      resolve({ resT, resLat, failures, summary: parseSummary(stdout), cpuSeries });
+      resolve({ resT, resLat, failures, summary: parseSummary(stdout), cpuSeries, hung });
     });
   });
 }
