@@ -322,6 +322,8 @@ writeFileSync(
   JSON.stringify({
     runtime: RUNTIME,
     connections: CONNECTIONS,
+    load: values.load,
+    spread: Number(values.spread),
     window: upgraded.window,
     rows,
   }),
