@@ -1,16 +1,20 @@
 #!/usr/bin/env node
 // The reconnect storm: the demo under keep-alive load on many connections
-// (10,000 by default), once without an upgrade and once with one. At the
-// handover every connection the old generation holds is told
-// `Connection: close` on its next response, and all of them reconnect to the
-// new generation at about the same moment. Reports failures and latency
-// percentiles inside the upgrade window (SIGHUP - 1 s to the old process's
-// exit + 1 s) against the same window of the run without an upgrade. The
-// first seconds, while 10,000 connections are made at once (SYN retries,
-// timeouts), are a warm-up: counted apart, left out of the rest.
+// (10,000 by default; h2load --h1, see lib/h2load.mjs), once without an
+// upgrade and once with one. At the handover every connection the old
+// generation holds is told `Connection: close` on its next response (or over
+// --spread ms), and their clients reconnect to the new generation. Reports
+// failures, latency percentiles (dated by when each request was sent) and
+// how many clients were being served inside the upgrade window (SIGHUP - 1 s
+// to the old process's exit + 1 s), against the same window of the run
+// without an upgrade; also a p99 for every 500 ms, the load generator's CPU
+// and the kernel's TCP counters. The first 3 s, while the connections are
+// made, are a warm-up, left out.
 //
-//   node bench/storm_bench.mjs                       # node22, 10,000 connections, 12 s
+//   node bench/storm_bench.mjs                       # node22, 10,000 connections, 14 s
 //   node bench/storm_bench.mjs --runtime bun --connections 2000 --duration 8
+//   node bench/storm_bench.mjs --runtime node22 --connections 1000 --spread 2000
+//   DEMO_SERVER=native node bench/storm_bench.mjs --runtime bun   # Bun.serve / Deno.serve
 //
 // Writes bench/results/storm-<runtime>-<connections>.json and prints a markdown table.
 import { spawn } from "node:child_process";
