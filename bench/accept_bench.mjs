@@ -17,13 +17,13 @@
 //
 // Prints a markdown table.
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import net from "node:net";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { commandFor, ROOT } from "../scripts/runtimes.mjs";
 import { freePort } from "../scripts/free_port.mjs";
+import { acceptQueue } from "../scripts/accept_queue.mjs";
 import { quantile } from "./lib/report.mjs";
 import { counterDelta, readTcpCounters } from "./lib/tcp_counters.mjs";
 
@@ -102,17 +102,6 @@ function startBusyLoad(port) {
   return child;
 }
 
-/** The listener's accept queue: connections made but not accepted yet (from /proc). */
-function acceptQueue(port) {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n")) {
-    const [, local, , state, queues] = line.trim().split(/\s+/);
-    // A listening socket (state 0A) reports its accept queue as rx_queue.
-    if (local?.endsWith(hex) && state === "0A") return parseInt(queues.split(":")[1], 16);
-  }
-  throw new Error(`no listener on port ${port}`);
-}
-
 /**
  * Waits until the server has accepted every connection h2load made (its
  * accept queue is empty, and stays so for 500 ms): resolves with the ms that
@@ -123,7 +112,9 @@ async function loadAccepted(port, t0) {
   for (;;) {
     const now = performance.now();
     if (now - t0 > LOAD_LIMIT) return Infinity;
-    if (acceptQueue(port) > 0) emptySince = undefined;
+    const queued = acceptQueue(port);
+    if (queued === undefined) throw new Error(`no listener on port ${port}`);
+    if (queued > 0) emptySince = undefined;
     else if ((emptySince ??= now) && now - emptySince >= 500) return emptySince - t0;
     await sleep(20);
   }

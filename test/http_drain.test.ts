@@ -181,6 +181,19 @@ test("an aborted drain ends at once", async () => {
   release();
 });
 
+/** `n` keep-alive clients, connected one after the other, each answered once. */
+async function servedClients(port: number, n: number) {
+  const clients = [];
+  for (let i = 0; i < n; i++) {
+    const c = rawClient(port);
+    await c.connected;
+    c.send("/");
+    await c.waitForResponses(1);
+    clients.push(c);
+  }
+  return clients;
+}
+
 /** Keeps sending requests on `client` as each is answered; resolves with when `Connection: close` came. */
 async function requestUntilClosed(client: ReturnType<typeof rawClient>, t0: number) {
   for (let n = 1;; n++) {
@@ -197,12 +210,7 @@ spreadTest(
   "spread: busy keep-alive connections are told to close over the window, oldest first",
   async () => {
     const { shutdown, port } = await serve();
-    const clients = [rawClient(port), rawClient(port), rawClient(port)];
-    for (const c of clients) {
-      await c.connected;
-      c.send("/");
-      await c.waitForResponses(1);
-    }
+    const clients = await servedClients(port, 3);
     const t0 = Date.now();
     const draining = shutdown({ timeout: 5000, spread: 600 });
     const closedAt = await Promise.all(clients.map((c) => requestUntilClosed(c, t0)));
@@ -216,12 +224,7 @@ spreadTest(
 
 spreadTest("spread: idle keep-alive connections are closed over the window too", async () => {
   const { shutdown, port } = await serve(50);
-  const clients = [rawClient(port), rawClient(port)];
-  for (const c of clients) {
-    await c.connected;
-    c.send("/");
-    await c.waitForResponses(1);
-  }
+  const clients = await servedClients(port, 2);
   const t0 = Date.now();
   const draining = shutdown({ timeout: 5000, spread: 500 });
   const endedAt = await Promise.all(clients.map(async (c) => [await c.ended, Date.now() - t0]));

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { cpuMs } from "./procs.mjs";
 
 /** Parses h2load's summary line "requests: 10 total, 10 started, 9 done, 9 succeeded, 1 failed, ...". */
-export function parseSummary(stdout) {
+function parseSummary(stdout) {
   const line = /^requests: (.*)$/m.exec(stdout)?.[1] ?? "";
   const counts = {};
   for (const m of line.matchAll(/(\d+) (\w+)/g)) counts[m[2]] = Number(m[1]);
