@@ -3,10 +3,11 @@
 // closed to other users.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { RUNTIME, tempDir } from "./_helpers.ts";
+import { ROOT, RUNTIME, tempDir } from "./_helpers.ts";
 import { cgroupQuota, usableCpus } from "../supervisor/cpus.ts";
 import { runCli, startSupervisor } from "./_supervisor.ts";
 import { RUN_OPTIONS } from "../cli/run.ts";
@@ -112,6 +113,27 @@ if (only) {
     );
   });
 
+  /** The CLI's entry point, which user nobody must be able to read to run it. */
+  const CLI_ENTRY = join(ROOT, "cli", "bin.ts");
+  /** setpriv's arguments to run a command as user nobody, without groups. */
+  const AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+
+  /**
+   * In a checkout others cannot read (a clone under a 0700 `mktemp -d`),
+   * nobody could not load the CLI at all: then it gets CAP_DAC_READ_SEARCH,
+   * which lets it read files and search directories, not write. connect()
+   * needs write access to the socket (0600), so it is still refused, by the
+   * socket's mode rather than its directory's.
+   */
+  function nobodyReadsCheckout(): string[] {
+    try {
+      execFileSync(AS_NOBODY[0], [...AS_NOBODY.slice(1), "--", "test", "-r", CLI_ENTRY]);
+      return [];
+    } catch {
+      return ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"];
+    }
+  }
+
   test("the control socket refuses another user; signals still work", async () => {
     const sv = startSupervisor(["--listen", "tcp:127.0.0.1:0"], { listen: ["tcp 127.0.0.1:0"] });
     try {
@@ -120,7 +142,7 @@ if (only) {
       assert.is(mine.code, 0, mine.stderr);
       // The same client as user nobody: the 0700 directory stops it at connect().
       const other = await runCli(["status", "--control", sv.control], {
-        prefix: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"],
+        prefix: [...AS_NOBODY, ...nobodyReadsCheckout(), "--"],
         runtime: "node22",
         env: { NODE_OPTIONS: "" }, // nobody could not read a preload from root's temp dir
       });
