@@ -12,6 +12,27 @@ import { cgroupQuota, usableCpus } from "../supervisor/cpus.ts";
 import { runCli, startSupervisor } from "./_supervisor.ts";
 import { RUN_OPTIONS } from "../cli/run.ts";
 
+/** The CLI's entry point, which user nobody must be able to read to run it. */
+const CLI_ENTRY = join(ROOT, "cli", "bin.ts");
+/** setpriv's arguments to run a command as user nobody, without groups. */
+const AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+
+/**
+ * In a checkout others cannot read (a clone under a 0700 `mktemp -d`),
+ * nobody could not load the CLI at all: then it gets CAP_DAC_READ_SEARCH,
+ * which lets it read files and search directories, not write. connect()
+ * needs write access to the socket (0600), so it is still refused, by the
+ * socket's mode rather than its directory's.
+ */
+function nobodyReadsCheckout(): string[] {
+  try {
+    execFileSync(AS_NOBODY[0], [...AS_NOBODY.slice(1), "--", "test", "-r", CLI_ENTRY]);
+    return [];
+  } catch {
+    return ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"];
+  }
+}
+
 // The CLI's parsing is the same code on every runtime: once is enough.
 const only = RUNTIME === "node22" || RUNTIME === "bun" || RUNTIME === "deno";
 
@@ -112,27 +133,6 @@ if (only) {
       /the control directory \/tmp must belong to uid \d+ and be writable/,
     );
   });
-
-  /** The CLI's entry point, which user nobody must be able to read to run it. */
-  const CLI_ENTRY = join(ROOT, "cli", "bin.ts");
-  /** setpriv's arguments to run a command as user nobody, without groups. */
-  const AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
-
-  /**
-   * In a checkout others cannot read (a clone under a 0700 `mktemp -d`),
-   * nobody could not load the CLI at all: then it gets CAP_DAC_READ_SEARCH,
-   * which lets it read files and search directories, not write. connect()
-   * needs write access to the socket (0600), so it is still refused, by the
-   * socket's mode rather than its directory's.
-   */
-  function nobodyReadsCheckout(): string[] {
-    try {
-      execFileSync(AS_NOBODY[0], [...AS_NOBODY.slice(1), "--", "test", "-r", CLI_ENTRY]);
-      return [];
-    } catch {
-      return ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"];
-    }
-  }
 
   test("the control socket refuses another user; signals still work", async () => {
     const sv = startSupervisor(["--listen", "tcp:127.0.0.1:0"], { listen: ["tcp 127.0.0.1:0"] });
