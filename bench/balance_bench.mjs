@@ -2,7 +2,7 @@
 // How the kernel spreads connections over 2 workers, and what a worker that
 // exits under load strands, for the two ways N processes can share a port:
 //   shared     one listening socket, its accept queue shared by every worker
-//              (what `tableflip run --workers 2` does; servers/hello_tableflip.ts)
+//              (what `tableflip run --workers 2` does; servers/hello_tableflip.mjs)
 //   reuseport  one SO_REUSEPORT socket per worker, each with its own queue
 //              (two servers/hello_reuseport.mjs processes)
 // Same handler (servers/hello.mjs) and the same drain (HttpDrain) in both, on
@@ -75,7 +75,7 @@ async function startDesign(design, port, statsDir, busyMs) {
       "--no-control",
       "--",
       NODE,
-      join(ROOT, "bench", "servers", "hello_tableflip.ts"),
+      join(ROOT, "bench", "servers", "hello_tableflip.mjs"),
     ], { BENCH_STATS_DIR: statsDir, BENCH_BUSY_MS: String(busyMs) });
     await until(
       () => (child.stderrTail.match(/is ready and serving/g) ?? []).length >= 2 || undefined,

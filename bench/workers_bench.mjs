@@ -2,8 +2,9 @@
 // Workers side by side: the same small HTTP app (servers/hello.mjs) as one
 // tableflip process, `tableflip run --workers 2`, node:cluster with 2 workers
 // and PM2 7.0.4 in cluster mode with 2 instances, all on Node 22, each
-// reloaded 3 times under load (autocannon in its own process, lib/load.mjs),
-// keep-alive and a new connection per request, 32 and 1,000 connections.
+// reloaded 3 times under load (wrk, one thread, lib/wrk.mjs; or with
+// --load autocannon, lib/load.mjs in its own process), keep-alive and a new
+// connection per request, 32 and 1,000 connections.
 // Reports requests/s (in total and per worker), failed requests, latency,
 // how the requests split between the workers, reload times and the CPU of
 // the workers, the manager process and the load generator. See bench/README.md.
@@ -11,6 +12,7 @@
 //   node bench/workers_bench.mjs            # 2 rounds of 16 runs of 12 s: about 10 min
 //   node bench/workers_bench.mjs --quick    # 1 round of 16 runs of 8 s: about 4 min
 //   node bench/workers_bench.mjs --only pm2,supervisor --connections 32 --modes keepalive
+//   node bench/workers_bench.mjs --load autocannon   # the generator of the runs before 2026-12-05
 //   node bench/workers_bench.mjs --render bench/results/workers.json
 //
 // Writes bench/results/workers.md and workers.json (--out DIR to change).
@@ -23,11 +25,13 @@ import { parseArgs } from "node:util";
 import { ROOT, RUNTIMES } from "../scripts/runtimes.mjs";
 import { freePort } from "../scripts/free_port.mjs";
 import { Live } from "./lib/live.mjs";
+import { buildPackage } from "./lib/package.mjs";
 import { startLoad as startLoadProcess } from "./lib/loadproc.mjs";
 import { Pm2 } from "./lib/pm2.mjs";
 import { addDescendants, alive, cpuTicks, openFilesLimit, TICKS_PER_SECOND } from "./lib/procs.mjs";
 import { liveWorkers, sleep, until, VARIANTS, workerCounts } from "./lib/variants.mjs";
 import { summarize, workersMarkdown } from "./lib/workers_report.mjs";
+import { startWrk, wrkVersion } from "./lib/wrk.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -38,8 +42,18 @@ const { values } = parseArgs({
     rounds: { type: "string" },
     modes: { type: "string", default: "keepalive,close" },
     render: { type: "string" },
+    load: { type: "string", default: "wrk" },
   },
 });
+if (!["wrk", "autocannon"].includes(values.load)) {
+  console.error(`--load is wrk or autocannon, not ${values.load}`);
+  process.exit(2);
+}
+const WRK = values.load === "wrk" ? wrkVersion() : undefined;
+if (values.load === "wrk" && !WRK) {
+  console.error("wrk is not installed: apt-get install wrk (or --load autocannon)");
+  process.exit(2);
+}
 
 if (values.render) {
   const saved = JSON.parse(readFileSync(values.render, "utf8"));
@@ -66,6 +80,9 @@ const EPOCH0 = Date.now();
 const PERF0 = performance.now();
 const now = () => EPOCH0 + (performance.now() - PERF0);
 
+/** The built package, which the supervisor and the tableflip apps load as users do. */
+const PKG = buildPackage();
+
 /** What to stop on Ctrl-C or an error: process groups, the load process, PM2. */
 const live = new Live();
 const pm2 = names.includes("pm2")
@@ -79,9 +96,9 @@ if (pm2) {
 }
 live.exitOnSignals();
 
-/** The load process (lib/load.mjs on Node 22), remembered for Ctrl-C. */
+/** The load process (wrk, or lib/load.mjs on Node 22), remembered for Ctrl-C. */
 function startLoad(config) {
-  const load = startLoadProcess(config, NODE);
+  const load = values.load === "wrk" ? startWrk(config) : startLoadProcess(config, NODE);
   live.children.add(load.child);
   load.child.once("exit", () => live.children.delete(load.child));
   return load;
@@ -154,7 +171,7 @@ async function runOne(name, { mode, connections }) {
   const run = live.startRun("tableflip-workers-");
   const { dir, statsDir } = run;
   const port = await freePort();
-  const running = await variant.start({ port, dir, statsDir, pm2 });
+  const running = await variant.start({ port, dir, statsDir, pm2, pkg: PKG });
   for (const g of running.groups) if (name !== "pm2") live.groups.add(g);
   try {
     await sleep(300);
@@ -257,9 +274,12 @@ const saved = {
     }, Linux; shared with other work running tests`,
     node: `${RUNTIMES.node22.exe.replace(ROOT + "/", "")} (${
       execFileSync(NODE, ["--version"]).toString().trim()
-    }) for every server, the supervisor, PM2's daemon and the load generator`,
-    load:
-      "autocannon 9 (programmatic API, lib/load.mjs) in one Node process on the same 2 cores; nothing retried; 5 s request timeout",
+    }) for every server, the supervisor and PM2's daemon`,
+    tableflip:
+      "the npm package built from this checkout (scripts/build_npm.ts): the supervisor runs its esm/cli/bin.js, the apps import its esm/mod.js",
+    load: values.load === "wrk"
+      ? `${WRK} with one thread (lib/wrk.mjs), one process on the same 2 cores; nothing retried; 5 s request timeout`
+      : "autocannon 9 (programmatic API, lib/load.mjs) in one Node process on the same 2 cores; nothing retried; 5 s request timeout",
     runs: `${DURATION} s of load each, reloads asked for at ${
       RELOADS_AT.join(", ")
     } s (or later: 300 ms after the previous reload's new workers are up; for tableflip alone, which refuses an upgrade until then, after its old process exited; \`pm2 reload\` returns only once the old instances are gone); order of the variants rotated per configuration`,

@@ -1,6 +1,6 @@
 // The ways bench/workers_bench.mjs runs the same app (servers/hello.mjs)
 // on Node 22, each with its own way to reload:
-//   tableflip   one process (servers/hello_tableflip.ts), SIGHUP to the pid in its PID file
+//   tableflip   one process (servers/hello_tableflip.mjs), SIGHUP to the pid in its PID file
 //   supervisor  tableflip run --workers 2 (same file per worker), SIGHUP to the supervisor
 //   rolling     the same with --rolling (not in the default set: --only rolling)
 //   cluster     node:cluster primary + 2 workers (servers/hello_cluster.mjs), SIGHUP to the primary
@@ -130,10 +130,15 @@ const readPid = (file) => {
  * for tableflip alone), `groups` (process groups to kill on Ctrl-C),
  * `reload()` (resolves once the reload was asked for), `stop()`.
  * @typedef {{ managerPid?: number, groups: number[], reload(): Promise<unknown>, stop(): Promise<void> }} Running
- * @typedef {{ port: number, dir: string, statsDir: string, pm2?: import("./pm2.mjs").Pm2 }} Context
+ * `pkg`: the built package (lib/package.mjs) that the supervisor and the tableflip apps run from.
+ * @typedef {{ port: number, dir: string, statsDir: string, pm2?: import("./pm2.mjs").Pm2,
+ *   pkg: { mod: string, cli: string } }} Context
  */
 
-/** `tableflip run --workers 2 [flags]` with servers/hello_tableflip.ts as each worker. */
+/**
+ * `tableflip run --workers 2 [flags]` (the built package's CLI) with
+ * servers/hello_tableflip.mjs as each worker.
+ */
 function supervised(label, flags) {
   return {
     label,
@@ -142,7 +147,7 @@ function supervised(label, flags) {
       const pidFile = join(ctx.dir, "supervisor.pid");
       const child = spawnGroup([
         NODE,
-        join(ROOT, "cli", "bin.ts"),
+        ctx.pkg.cli,
         "run",
         "--workers",
         "2",
@@ -154,8 +159,8 @@ function supervised(label, flags) {
         "--no-control",
         "--",
         NODE,
-        join(SERVERS, "hello_tableflip.ts"),
-      ], { BENCH_STATS_DIR: ctx.statsDir });
+        join(SERVERS, "hello_tableflip.mjs"),
+      ], { BENCH_STATS_DIR: ctx.statsDir, BENCH_TABLEFLIP: ctx.pkg.mod });
       await serving(ctx, 2, `the supervisor (stderr: ${child.stderrTail})`);
       return {
         managerPid: child.pid,
@@ -180,10 +185,11 @@ export const VARIANTS = {
     waitsForOldExit: true,
     async start(ctx) {
       const pidFile = join(ctx.dir, "app.pid");
-      const child = spawnGroup([NODE, join(SERVERS, "hello_tableflip.ts")], {
+      const child = spawnGroup([NODE, join(SERVERS, "hello_tableflip.mjs")], {
         BENCH_ADDR: `127.0.0.1:${ctx.port}`,
         BENCH_PID_FILE: pidFile,
         BENCH_STATS_DIR: ctx.statsDir,
+        BENCH_TABLEFLIP: ctx.pkg.mod,
       });
       await serving(ctx, 1, `tableflip (stderr: ${child.stderrTail})`);
       return {

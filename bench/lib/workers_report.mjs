@@ -5,17 +5,54 @@ const fmt = (n, digits = 0) => Number.isFinite(n) ? n.toFixed(digits) : "-";
 const fmtMs = (n) => Number.isFinite(n) ? (n < 10 ? n.toFixed(1) : n.toFixed(0)) : "-";
 
 /**
- * One run's figures from the load generator's raw results.
+ * One run's figures from the load generator's raw results: every response
+ * (lib/load.mjs) or totals (lib/wrk.mjs).
  * @param {{ variant: string, label: string, workers: number, mode: string, connections: number,
- *   result: { start: number, end: number, resT: number[], resLat: number[],
- *     failures: [number, string][], cpu: { user: number, system: number } },
+ *   result: ({ start: number, end: number, resT: number[], resLat: number[],
+ *     failures: [number, string][] } | { seconds: number, requests: number,
+ *     failed: Record<string, number>, p50: number, p99: number })
+ *     & { cpu: { user: number, system: number } },
  *   reloads: { at: number, commandMs: number, newMs: number | null, goneMs: number | null }[],
  *   lastGen: { pid: number, requests: number }[], counts: Record<string, number>,
  *   cpu: { workers: number, manager: number } }} run
  */
 export function summarize(run) {
   const { result } = run;
-  const seconds = (result.end - result.start) / 1000;
+  const figures = result.resT ? fromResponses(result) : fromTotals(result);
+  const { seconds, requests } = figures;
+  const rps = requests / seconds;
+  const gen = run.lastGen.filter((w) => w.requests > 0).sort((a, b) => b.requests - a.requests);
+  const genTotal = gen.reduce((s, w) => s + w.requests, 0);
+  return {
+    variant: run.variant,
+    label: run.label,
+    workers: run.workers,
+    mode: run.mode,
+    connections: run.connections,
+    seconds,
+    requests,
+    rps,
+    rpsPerWorker: rps / run.workers,
+    failed: figures.failed,
+    failedTotal: Object.values(figures.failed).reduce((a, b) => a + b, 0),
+    p50: figures.p50,
+    p99: figures.p99,
+    reloads: run.reloads,
+    reloadGoneMs: median(run.reloads.map((r) => r.goneMs ?? NaN).filter(Number.isFinite)),
+    lastGenSplit: gen.map((w) => genTotal ? w.requests / genTotal : 0),
+    counts: run.counts,
+    cpu: {
+      // % of one core over the run.
+      workers: (run.cpu.workers / seconds) * 100,
+      manager: (run.cpu.manager / seconds) * 100,
+      load: ((result.cpu.user + result.cpu.system) / 1e6 / seconds) * 100,
+    },
+    series: figures.series,
+  };
+}
+
+/** A run's figures from every response and failure (lib/load.mjs, autocannon). */
+function fromResponses(result) {
   const failed = {};
   for (const [, kind] of result.failures) failed[kind] = (failed[kind] ?? 0) + 1;
   const lat = [...result.resLat].sort((a, b) => a - b);
@@ -30,35 +67,20 @@ export function summarize(run) {
     series[s] ??= { ok: 0, failed: 0 };
     series[s].failed++;
   }
-  const rps = result.resT.length / seconds;
-  const gen = run.lastGen.filter((w) => w.requests > 0).sort((a, b) => b.requests - a.requests);
-  const genTotal = gen.reduce((s, w) => s + w.requests, 0);
   return {
-    variant: run.variant,
-    label: run.label,
-    workers: run.workers,
-    mode: run.mode,
-    connections: run.connections,
-    seconds,
+    seconds: (result.end - result.start) / 1000,
     requests: result.resT.length,
-    rps,
-    rpsPerWorker: rps / run.workers,
     failed,
-    failedTotal: result.failures.length,
     p50: quantile(lat, 0.5),
     p99: quantile(lat, 0.99),
-    reloads: run.reloads,
-    reloadGoneMs: median(run.reloads.map((r) => r.goneMs ?? NaN).filter(Number.isFinite)),
-    lastGenSplit: gen.map((w) => genTotal ? w.requests / genTotal : 0),
-    counts: run.counts,
-    cpu: {
-      // % of one core over the run.
-      workers: (run.cpu.workers / seconds) * 100,
-      manager: (run.cpu.manager / seconds) * 100,
-      load: ((result.cpu.user + result.cpu.system) / 1e6 / seconds) * 100,
-    },
     series: Array.from(series, (b) => b ?? { ok: 0, failed: 0 }),
   };
+}
+
+/** A run's figures from a generator that reports totals only (lib/wrk.mjs): no series. */
+function fromTotals(result) {
+  const { seconds, requests, failed, p50, p99 } = result;
+  return { seconds, requests, failed, p50, p99, series: [] };
 }
 
 /** "61/39" for a two-worker split; "-" for one worker. */
