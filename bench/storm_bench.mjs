@@ -2,8 +2,10 @@
 // The reconnect storm: the demo under keep-alive load on many connections
 // (10,000 by default; h2load --h1, see lib/h2load.mjs), once without an
 // upgrade and once with one. At the handover every connection the old
-// generation holds is told `Connection: close` on its next response (or over
-// --spread ms), and their clients reconnect to the new generation. Reports
+// generation holds is told `Connection: close`, over HttpDrain's default
+// spread (2 ms per connection, at most 2 s) or over --spread ms (0: each on
+// its next response; the native servers spread only with --spread), and
+// their clients reconnect to the new generation. Reports
 // failures, latency percentiles (dated by when each request was sent) and
 // how many clients were being served inside the upgrade window (SIGHUP - 1 s
 // to the old process's exit + 1 s), against the same window of the run
@@ -40,7 +42,7 @@ const { values } = parseArgs({
     "warm-up": { type: "string", default: "3" },
     timeout: { type: "string", default: "10" },
     load: { type: "string", default: "h2load" },
-    spread: { type: "string", default: "0" },
+    spread: { type: "string" },
   },
 });
 const RUNTIME = values.runtime;
@@ -85,7 +87,7 @@ async function startDemo(dir) {
       ...process.env,
       DEMO_ADDR: `127.0.0.1:${port}`,
       DEMO_PID_FILE: pidFile,
-      DEMO_DRAIN_SPREAD: values.spread,
+      ...(values.spread === undefined ? {} : { DEMO_DRAIN_SPREAD: values.spread }),
     },
     stdio: ["ignore", "ignore", "inherit"],
   });
@@ -286,7 +288,7 @@ const rows = [
   };
 });
 const lines = [
-  `runtime ${RUNTIME}, ${CONNECTIONS} keep-alive connections from ${values.load}, drain spread ${values.spread} ms, ${DURATION} s, window ${
+  `runtime ${RUNTIME}, ${CONNECTIONS} keep-alive connections from ${values.load}, drain spread ${values.spread ?? "default"} ms, ${DURATION} s, window ${
     fmt(from / 1000)
   }-${fmt(to / 1000)} s (SIGHUP at ${UPGRADE_AT / 1000} s; new generation ready after ${
     upgraded.window.ready - upgraded.window.hup
@@ -327,7 +329,7 @@ writeFileSync(
     runtime: RUNTIME,
     connections: CONNECTIONS,
     load: values.load,
-    spread: Number(values.spread),
+    spread: values.spread === undefined ? "default" : Number(values.spread),
     window: upgraded.window,
     rows,
   }),

@@ -19,8 +19,9 @@ const version = "v0.0.1";
 // Where to listen and where to write the PID file (overridable for tests).
 const address = process.env.DEMO_ADDR ?? ":8080";
 const pidFile = process.env.DEMO_PID_FILE ?? "demo.pid";
-// Over how many ms the drain asks keep-alive clients to reconnect (for bench/storm_bench.mjs).
-const spread = Number(process.env.DEMO_DRAIN_SPREAD ?? 0);
+// Over how many ms the drain asks keep-alive clients to reconnect (for bench/storm_bench.mjs;
+// unset: HttpDrain's default, and none for the native servers).
+const spread = process.env.DEMO_DRAIN_SPREAD ? Number(process.env.DEMO_DRAIN_SPREAD) : undefined;
 
 const upg = new Upgrader({ pidFile });
 
@@ -71,7 +72,7 @@ setTimeout(() => {
 }, 30_000).unref();
 
 // Wait for in-flight requests to finish, without resetting keep-alive clients.
-if (nativeServer) await nativeServer.shutdown({ timeout: 30_000 });
+if (nativeServer) await nativeServer.shutdown({ timeout: 30_000, spread });
 else await drain.shutdown({ listeners: [listener], timeout: 30_000, spread });
 
 /** Serves /version with Bun.serve or Deno.serve on the upgrader's listener. */

@@ -46,16 +46,13 @@ export interface ShutdownOptions {
   timeout?: number;
   /**
    * Ask the keep-alive connections to close over this many ms, oldest first,
-   * instead of all on their next response (0: all at once). Their clients
-   * then reconnect to the new generation in a stream rather than in one
-   * burst, which a Node process accepts one connection per event-loop turn:
-   * with 1,000 busy keep-alive clients on one Node process, all at once cost
-   * 289-544 requests over 5 s per 3 upgrades, 2000 ms none (bench/README.md).
-   * Default: 2 ms for each open connection, at most 2000 ms (4 ms for 2
-   * connections, 2 s from 1,000 on). The old process exits that much later.
-   * At most `timeout`. Not on Deno, whose node:http ends every keep-alive
-   * connection after its next response once the listener has closed: there
-   * it is ignored.
+   * instead of all on their next response (default 0: all at once). Their
+   * clients then reconnect to the new generation in a stream rather than in
+   * one burst: at 10,000 connections on Bun, 2000 ms lowered the worst
+   * 500 ms of latency by about a quarter (bench/README.md, the storm
+   * section). The old process exits that much later. At most `timeout`.
+   * Not on Deno, whose node:http ends every keep-alive connection after its
+   * next response once the listener has closed: there it is ignored.
    */
   spread?: number;
   /** Aborting ends the drain at once, as if the deadline had passed. */
@@ -164,12 +161,12 @@ export class HttpDrain {
     const timeout = options.timeout ?? 30_000;
     // Deno's node:http ends every keep-alive connection after its next
     // response once the listener is closed (below), so there is nothing to spread.
-    const count = this.#connections.size;
-    const asked = Math.min(checkSpread(options.spread, count), timeout);
+    const asked = Math.min(checkSpread(options.spread), timeout);
     const spread = IS_DENO ? 0 : asked;
     this.#draining = true;
     const started = Date.now();
     const listeners = options.listeners ?? (this.#server.listening ? [this.#server] : []);
+    const count = this.#connections.size;
     let i = 0;
     for (const connection of this.#connections.values()) {
       connection.closeAt = started + (count > 1 ? (spread * i++) / (count - 1) : 0);
@@ -305,16 +302,9 @@ function unmarkClose(res: ServerResponse | undefined): void {
 
 const IS_DENO = "Deno" in globalThis;
 
-/** The default `spread` per open connection, and its most, in ms. */
-const SPREAD_PER_CONNECTION = 2;
-const SPREAD_LIMIT = 2000;
-
-/**
- * `spread` as given, or the default for `connections` open connections;
- * throws a typed error unless it is a non-negative number of ms.
- */
-function checkSpread(spread: number | undefined, connections: number): number {
-  if (spread === undefined) return Math.min(SPREAD_LIMIT, SPREAD_PER_CONNECTION * connections);
+/** `spread` as given, or 0; throws a typed error unless it is a non-negative number of ms. */
+function checkSpread(spread: number | undefined): number {
+  if (spread === undefined) return 0;
   if (typeof spread === "number" && Number.isFinite(spread) && spread >= 0) return spread;
   throw new TableflipError(
     "ERR_INVALID_ARGUMENT",

@@ -6,6 +6,7 @@ import * as assert from "uvu/assert";
 import net from "node:net";
 import { get, probe, RUNTIME } from "./_helpers.ts";
 import { listenBun, listenDeno, type NativeEvent, serveBun, serveDeno } from "../native.ts";
+import { closeShare, type NativeShutdownOptions } from "../runtimes/native/common.ts";
 import { listeningFdsAt, parseEpollInfo } from "../runtimes/native/transplant.ts";
 
 const IS_DENO = "Deno" in globalThis;
@@ -49,7 +50,11 @@ async function serve(ln: net.Server, native: boolean, events: NativeEvent[]) {
       native,
       onEvent,
     });
-    return { native: s.native, port: s.port, shutdown: () => s.shutdown({ closeGrace: 50 }) };
+    return {
+      native: s.native,
+      port: s.port,
+      shutdown: (opts: NativeShutdownOptions = { closeGrace: 50 }) => s.shutdown(opts),
+    };
   }
   const s = await serveDeno(
     ln,
@@ -59,7 +64,11 @@ async function serve(ln: net.Server, native: boolean, events: NativeEvent[]) {
       ),
     { native, onEvent },
   );
-  return { native: s.native, port: s.addr.port, shutdown: () => s.shutdown({ closeGrace: 50 }) };
+  return {
+    native: s.native,
+    port: s.addr.port,
+    shutdown: (opts: NativeShutdownOptions = { closeGrace: 50 }) => s.shutdown(opts),
+  };
 }
 
 if (!IS_DENO && !IS_BUN) {
@@ -147,6 +156,34 @@ if (!IS_DENO && !IS_BUN) {
     assert.is(await probe(port), "ECONNREFUSED");
   });
 
+  test("drain: with spread, each keep-alive connection is told to close at its own moment in the window", async () => {
+    const { ln, port } = await listener();
+    const s = await serve(ln, true, []);
+    assert.is(s.native, true);
+    try {
+      await s.shutdown({ spread: -1 });
+      assert.unreachable("shutdown accepted a negative spread");
+    } catch (error) {
+      assert.is((error as { code?: string }).code, "ERR_INVALID_ARGUMENT");
+      assert.match((error as Error).message, /spread must be a non-negative number of ms/);
+    }
+    const clients = await Promise.all(Array.from({ length: 4 }, () => keepAliveClient(port)));
+    const spread = 800;
+    const t0 = Date.now();
+    const draining = s.shutdown({ closeGrace: 50, spread });
+    const closedAt = await Promise.all(clients.map((c) => c.requestUntilClosed(t0)));
+    for (const [i, c] of clients.entries()) {
+      const due = spread * closeShare(c.port);
+      assert.ok(
+        closedAt[i] >= due - 20 && closedAt[i] < due + 400,
+        `client ${i} (port ${c.port}) told at ${closedAt[i]} ms, due at ${due.toFixed(0)} ms`,
+      );
+    }
+    await draining;
+    assert.ok(Date.now() - t0 >= spread, "idle connections are closed only after the window");
+    assert.is(await probe(port), "ECONNREFUSED");
+  });
+
   if (IS_BUN) {
     test("listenBun: Bun.listen on the listener's socket, node:net parked, real address", async () => {
       const { ln, port, accepted } = await listener();
@@ -231,4 +268,52 @@ function readAll(port: number): Promise<string> {
     c.on("end", () => resolve(out));
     c.on("error", reject);
   });
+}
+
+/**
+ * A raw keep-alive HTTP/1.1 client on 127.0.0.1:`port`, answered once;
+ * `requestUntilClosed(t0)` keeps sending requests, each after the last
+ * answer, and resolves with the ms since `t0` of the first answer that said
+ * `Connection: close`.
+ */
+async function keepAliveClient(port: number) {
+  const socket = net.connect({ port, host: "127.0.0.1" });
+  socket.setEncoding("utf8");
+  let data = "";
+  let failure: Error | undefined;
+  let wake = () => {};
+  socket.on("data", (d) => {
+    data += d;
+    wake();
+  });
+  socket.on("error", (error) => {
+    failure = error;
+    wake();
+  });
+  socket.on("close", () => {
+    failure ??= new Error("the server closed the connection before telling it to close");
+    wake();
+  });
+  await new Promise((resolve) => socket.once("connect", resolve));
+  const answers = () => data.split("HTTP/1.1 ").slice(1);
+  const request = async (n: number) => {
+    socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    while (answers().length < n) {
+      if (failure) throw failure;
+      await new Promise<void>((resolve) => wake = resolve);
+    }
+    return answers()[n - 1];
+  };
+  await request(1);
+  return {
+    port: socket.localPort as number,
+    async requestUntilClosed(t0: number): Promise<number> {
+      for (let n = 2;; n++) {
+        if (/^connection:\s*close/im.test(await request(n))) {
+          socket.end();
+          return Date.now() - t0;
+        }
+      }
+    },
+  };
 }

@@ -13,6 +13,7 @@ import { libc } from "../libc/bun.ts";
 import { IPPROTO_TCP, TCP_DEFER_ACCEPT } from "../libc/constants.ts";
 import {
   asksClose,
+  CloseSchedule,
   emit,
   handleFd,
   holdConnections,
@@ -180,6 +181,7 @@ export async function serveBun<S extends BunServerLike = BunServerLike>(
   const token = probeToken();
   let seen = false;
   let draining = false;
+  const schedule = new CloseSchedule();
   const close = (response: Response | undefined) => response && withClose(response);
   function wrapped(this: S, request: Request, server: S) {
     const probe = probeOf(request);
@@ -189,6 +191,7 @@ export async function serveBun<S extends BunServerLike = BunServerLike>(
     }
     const response = fetch.call(server, request, server);
     if (!draining && !asksClose(request)) return response;
+    if (!asksClose(request) && !schedule.due(server.requestIP(request)?.port)) return response;
     return response instanceof Promise ? response.then(close) : close(response);
   }
   let server: BunServer;
@@ -225,7 +228,14 @@ export async function serveBun<S extends BunServerLike = BunServerLike>(
     port: real.port,
     server: server as unknown as S,
     shutdown(opts: NativeShutdownOptions = {}) {
-      return shutting ??= (async () => {
+      if (shutting) return shutting;
+      let spread: number;
+      try {
+        spread = schedule.start(opts);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return shutting = (async () => {
         draining = true;
         let error: unknown;
         try {
@@ -235,7 +245,7 @@ export async function serveBun<S extends BunServerLike = BunServerLike>(
         }
         emit(onEvent, { type: "native-detached", server: kind, fd: t.fd, error });
         const closingPortable = portable.shutdown(opts.timeout);
-        await sleep(opts.closeGrace ?? 500);
+        await sleep(spread + (opts.closeGrace ?? 500));
         const forced = await timedOut(Promise.resolve(server.stop(false)), opts.timeout ?? 30_000);
         if (forced) await server.stop(true);
         await closingPortable;

@@ -98,6 +98,53 @@ export interface NativeShutdownOptions {
   closeGrace?: number;
   /** Deadline for in-flight requests, in ms; the rest are cut then. Default 30 000. */
   timeout?: number;
+  /**
+   * Ask keep-alive connections to close over this many ms instead of all at
+   * once (default 0), so their clients reconnect to the new generation in a
+   * stream rather than in one burst: each connection's responses carry
+   * `Connection: close` from a moment in the window picked from its client
+   * port, and idle connections are closed `closeGrace` ms after the window.
+   * At most `timeout`.
+   */
+  spread?: number;
+}
+
+/**
+ * When the connections of a draining native server are told to close: from
+ * `start()` on, each at its own moment within the `spread` window, picked
+ * from its client port (a multiplicative hash spreads neighbouring ports
+ * over the window).
+ */
+export class CloseSchedule {
+  #from = Number.POSITIVE_INFINITY;
+  #spread = 0;
+
+  /** Starts the drain with `options.spread` (checked; at most the timeout); returns the window in ms. */
+  start(options: NativeShutdownOptions): number {
+    const spread = options.spread ?? 0;
+    if (typeof spread !== "number" || !Number.isFinite(spread) || spread < 0) {
+      throw new TableflipError(
+        "ERR_INVALID_ARGUMENT",
+        `spread must be a non-negative number of ms, got ${String(spread)}`,
+      );
+    }
+    this.#spread = Math.min(spread, options.timeout ?? 30_000);
+    this.#from = Date.now();
+    return this.#spread;
+  }
+
+  /** Whether the response to a request from client port `port` should say `Connection: close`. */
+  due(port: number | undefined): boolean {
+    const now = Date.now();
+    if (now < this.#from) return false;
+    if (port === undefined || this.#spread === 0) return true;
+    return now >= this.#from + this.#spread * closeShare(port);
+  }
+}
+
+/** Where in the spread window (0 to 1) the connection from client port `port` is told to close. */
+export function closeShare(port: number): number {
+  return (Math.imul(port, 0x9e3779b1) >>> 0) / 2 ** 32;
 }
 
 /** A listener's address, as the fd transplant and the probe need it. */

@@ -15,6 +15,7 @@
 import { connect, type Server as NetServer } from "node:net";
 import { libc } from "../libc/deno.ts";
 import {
+  CloseSchedule,
   emit,
   holdConnections,
   type NativeHttpServer,
@@ -149,13 +150,14 @@ export async function serveDeno(
   const token = probeToken();
   let seen = false;
   let draining = false;
+  const schedule = new CloseSchedule();
   const wrapped: DenoServeHandler = (request, info) => {
     const probe = probeOf(request);
     if (probe !== null) {
       if (probe === token) seen = true;
       return probeResponse(probe === token);
     }
-    if (!draining) return handler(request, info);
+    if (!draining || !schedule.due(info.remoteAddr.port)) return handler(request, info);
     return Promise.resolve(handler(request, info)).then(withClose);
   };
   let server: DenoHttpServer;
@@ -193,7 +195,14 @@ export async function serveDeno(
     addr: { transport: "tcp", ...real },
     finished: server.finished,
     shutdown(opts: NativeShutdownOptions = {}) {
-      return shutting ??= (async () => {
+      if (shutting) return shutting;
+      let spread: number;
+      try {
+        spread = schedule.start(opts);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return shutting = (async () => {
         draining = true;
         let error: unknown;
         try {
@@ -203,7 +212,7 @@ export async function serveDeno(
         }
         emit(options.onEvent, { type: "native-detached", server: kind, fd: t.fd, error });
         const closingPortable = portable.shutdown(opts.timeout);
-        await sleep(opts.closeGrace ?? 500);
+        await sleep(spread + (opts.closeGrace ?? 500));
         const forced = await timedOut(server.shutdown(), opts.timeout ?? 30_000);
         await closingPortable;
         emit(options.onEvent, { type: "native-drained", server: kind, forced });
