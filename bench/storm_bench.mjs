@@ -18,7 +18,7 @@
 //   node bench/storm_bench.mjs --runtime node22 --connections 1000 --spread 2000
 //   DEMO_SERVER=native node bench/storm_bench.mjs --runtime bun   # Bun.serve / Deno.serve
 //
-// Writes bench/results/storm-<runtime>-<connections>.json and prints a markdown table.
+// Writes bench/results/storm-<runtime>[-native]-<connections>.json and prints a markdown table.
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -46,6 +46,8 @@ const { values } = parseArgs({
   },
 });
 const RUNTIME = values.runtime;
+/** The demo serves with Bun.serve or Deno.serve (tableflip/native) instead of node:http. */
+const NATIVE = process.env.DEMO_SERVER === "native";
 if (!["h2load", "autocannon"].includes(values.load)) {
   console.error(`--load is h2load or autocannon, not ${values.load}`);
   process.exit(2);
@@ -288,9 +290,11 @@ const rows = [
   };
 });
 const lines = [
-  `runtime ${RUNTIME}, ${CONNECTIONS} keep-alive connections from ${values.load}, drain spread ${values.spread ?? "default"} ms, ${DURATION} s, window ${
-    fmt(from / 1000)
-  }-${fmt(to / 1000)} s (SIGHUP at ${UPGRADE_AT / 1000} s; new generation ready after ${
+  `runtime ${RUNTIME}, ${CONNECTIONS} keep-alive connections from ${values.load}, drain spread ${
+    values.spread ?? "default"
+  } ms, ${DURATION} s, window ${fmt(from / 1000)}-${fmt(to / 1000)} s (SIGHUP at ${
+    UPGRADE_AT / 1000
+  } s; new generation ready after ${
     upgraded.window.ready - upgraded.window.hup
   } ms, old one gone after ${upgraded.window.exit - upgraded.window.hup} ms)`,
   "",
@@ -324,11 +328,12 @@ const lines = [
 console.log(lines.join("\n"));
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 writeFileSync(
-  join(ROOT, "bench", "results", `storm-${RUNTIME}-${CONNECTIONS}.json`),
+  join(ROOT, "bench", "results", `storm-${RUNTIME}${NATIVE ? "-native" : ""}-${CONNECTIONS}.json`),
   JSON.stringify({
     runtime: RUNTIME,
     connections: CONNECTIONS,
     load: values.load,
+    server: NATIVE ? "native" : "node:http",
     spread: values.spread === undefined ? "default" : Number(values.spread),
     window: upgraded.window,
     rows,
