@@ -29,7 +29,7 @@ import { sendThroughLibc } from "./libc/sd_notify.ts";
 import { NodeBackend } from "./node.ts";
 import { holdWithLibc } from "./libc/hold.ts";
 import type { HeldSocket } from "./node_hold.ts";
-import type { ListenSpec as HoldSpec } from "../src/address.ts";
+import type { ListenSpec as HoldSpec, Network } from "../src/address.ts";
 
 /** The slice of the `Bun` global this file uses (declared here so `tsc` needs no Bun types). */
 interface BunGlobal {
@@ -82,6 +82,20 @@ export class BunBackend extends NodeBackend {
    * ignores the backlog and listens with 512: the queue is then set to the
    * largest through libc, as on the other runtimes.
    */
+  /** Bun accepts every queued connection at once: it neither passes nor uses copies. */
+  protected override readonly passesAcceptCopies: boolean = false;
+
+  /** Closes the `copies` (see {@link passesAcceptCopies}) and adopts `fd`. */
+  override adopt(
+    fd: number,
+    network: Network,
+    handler?: ConnectionHandler,
+    copies: number[] = [],
+  ): Promise<Listener> {
+    for (const copy of copies) this.closeFd(copy);
+    return super.adopt(fd, network, handler);
+  }
+
   protected override async listenWith(
     options: ListenOptions | { fd: number },
     handler?: ConnectionHandler,

@@ -146,11 +146,22 @@ export class DenoBackend extends NodeBackend {
     return listener;
   }
 
+  /**
+   * Deno's listeners accept promptly (`bench/README.md`, the accept section),
+   * and its spawn dies on an fd passed twice: it neither passes nor uses copies.
+   */
+  protected override readonly passesAcceptCopies: boolean = false;
+
+  /** Closes the `copies` (see {@link passesAcceptCopies}) and adopts `fd`. */
   override async adopt(
     fd: number,
     network: Network,
     handler?: ConnectionHandler,
+    copies: number[] = [],
   ): Promise<Listener> {
+    // Only a Node parent passes copies, so the runtime holds none of its own to drop (and
+    // closeFd's drop would point `fd`, the same socket, at /dev/null).
+    for (const copy of copies) closeQuietly(copy);
     this.#dropRuntimeCopies(fd);
     const listener = await super.adopt(fd, network, handler);
     // Deno listens on the fd itself (no copy) and leaves it inheritable.
@@ -227,7 +238,8 @@ export class DenoBackend extends NodeBackend {
     const text = super.getEnv(MANIFEST_ENV);
     if (text === undefined) return;
     const manifest = decodeManifest(text);
-    for (const fd of [...manifest.fds.map((e) => e.fd), manifest.control]) {
+    const copies = manifest.fds.flatMap((e) => e.kind === "listener" ? e.copies ?? [] : []);
+    for (const fd of [...manifest.fds.map((e) => e.fd), ...copies, manifest.control]) {
       if (libc.isOpen(fd)) libc.setCloseOnExec(fd);
     }
   }
@@ -239,11 +251,7 @@ export class DenoBackend extends NodeBackend {
 
   override closeFd(fd: number): void {
     if (libc.isOpen(fd)) this.#dropRuntimeCopies(fd);
-    try {
-      libc.close(fd);
-    } catch (error) {
-      if (!(error instanceof SyscallError && error.errno === EBADF)) throw error;
-    }
+    closeQuietly(fd);
   }
 
   /** Spawns as Node does, then puts back the fd status flags Deno's spawn cleared. */
@@ -301,4 +309,13 @@ export class DenoBackend extends NodeBackend {
 /** A `PermissionError` naming `flag` if `error` is Deno's permission error, else `error`. */
 function permissionOr(error: unknown, flag: string, what: string): unknown {
   return isPermissionError(error) ? new PermissionError(flag, what, { cause: error }) : error;
+}
+
+/** `close(fd)` through libc; an fd that is not open is not an error. */
+function closeQuietly(fd: number): void {
+  try {
+    libc.close(fd);
+  } catch (error) {
+    if (!(error instanceof SyscallError && error.errno === EBADF)) throw error;
+  }
 }

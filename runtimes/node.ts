@@ -76,9 +76,29 @@ export class NodeBackend implements Backend {
     return await this.listenWith(options, handler);
   }
 
-  adopt(fd: number, _network: Network, handler?: ConnectionHandler): Promise<Listener> {
-    return this.listenWith({ fd }, handler);
+  /**
+   * Adopts `fd`, and accepts on each of its `copies` too: libuv accepts one
+   * connection per poll of a listening fd, so every copy is one more accept
+   * per event-loop turn. Each copy is a plain `net` server feeding the same
+   * handler (or the listener itself), closed when the listener's own handle
+   * closes.
+   */
+  async adopt(
+    fd: number,
+    _network: Network,
+    handler?: ConnectionHandler,
+    copies: number[] = [],
+  ): Promise<Listener> {
+    const listener = await this.listenWith({ fd }, handler);
+    await acceptOnCopies(listener, handler ?? listener, copies, (copy) => this.closeFd(copy));
+    return listener;
   }
+
+  /**
+   * Whether `spawn` passes copies of listening sockets (`SpawnRequest.acceptCopies`)
+   * for the child to accept on. The Bun and Deno backends do not.
+   */
+  protected readonly passesAcceptCopies: boolean = true;
 
   /**
    * Binds a unix socket without ever unlinking the path later: binds a temp
@@ -155,11 +175,17 @@ export class NodeBackend implements Backend {
       fds: request.fds.map((_, i) => 3 + i),
       control: 3 + request.fds.length,
     };
+    // Copies of listening sockets go after the control socket: layout.copies[i] for fds[i].
+    const copies = request.fds.map((fd, i) =>
+      Array<number>(this.passesAcceptCopies ? request.acceptCopies?.[i] ?? 0 : 0).fill(fd)
+    );
+    let next = layout.control + 1;
+    if (copies.some((c) => c.length)) layout.copies = copies.map((c) => c.map(() => next++));
     const [file, ...args] = request.argv;
     const child = spawnProcess(file, args, {
       cwd: request.cwd,
       env: { ...request.env, ...request.manifestEnv(layout) },
-      stdio: ["inherit", "inherit", "inherit", ...request.fds, "pipe"],
+      stdio: ["inherit", "inherit", "inherit", ...request.fds, "pipe", ...copies.flat()],
     });
     const control = child.stdio[layout.control] as Socket | null;
     const lines = control ? lineEvents(control) : undefined;
@@ -247,6 +273,48 @@ export class NodeBackend implements Backend {
 
 /** Servers already given to a listen call (an http server can listen only once). */
 const used = new WeakSet<ConnectionHandler>();
+
+/**
+ * Listens on each fd of `copies` with a plain `net` server that hands its
+ * connections to `target`, and closes them all when `listener`'s handle
+ * closes (however it is closed: `net.Server#close`, a drain's stop). A copy
+ * that cannot be listened on is closed with `closeFd` and left out.
+ */
+async function acceptOnCopies(
+  listener: Listener,
+  target: ConnectionHandler,
+  copies: number[],
+  closeFd: (fd: number) => void,
+): Promise<void> {
+  if (copies.length === 0) return;
+  const extra: Listener[] = [];
+  for (const fd of copies) {
+    const server = createServer({ noDelay: true });
+    server.on("connection", (socket: Socket) => target.emit("connection", socket));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen({ fd, backlog: LISTEN_BACKLOG } as ListenOptions, LISTEN_BACKLOG, resolve);
+      });
+      extra.push(server);
+    } catch {
+      closeFd(fd);
+    }
+  }
+  // net.Server#close closes the handle and drops it at once; its 'close' event waits for
+  // every connection, so the copies follow the handle's own close instead.
+  const handle = (listener as unknown as { _handle?: { close?: (...a: unknown[]) => unknown } })
+    ._handle;
+  if (!handle?.close) {
+    for (const server of extra) server.close();
+    return;
+  }
+  const close = handle.close;
+  handle.close = function (this: unknown, ...args: unknown[]) {
+    for (const server of extra) server.close();
+    return close.apply(this, args);
+  };
+}
 
 /** Hands every connection `listener` accepts to `handler`. */
 export function forwardTo(listener: Listener, handler?: ConnectionHandler): Listener {

@@ -31,6 +31,11 @@ export interface FdLayout {
   fds: number[];
   /** Child-side fd number of the control socket. */
   control: number;
+  /**
+   * Child-side fd numbers of the copies of each passed fd (in the order
+   * given), where the backend passed some (`SpawnRequest.acceptCopies`).
+   */
+  copies?: number[][];
 }
 
 /** What the core asks a backend to start. */
@@ -43,6 +48,11 @@ export interface SpawnRequest {
   env: Record<string, string>;
   /** Parent-side fds to pass. */
   fds: number[];
+  /**
+   * For each fd, how many more copies of it to pass (listening sockets: see
+   * `ACCEPT_COPIES`); a backend may pass fewer, or none.
+   */
+  acceptCopies?: number[];
   /** Returns the extra environment (the manifest) once the layout is known. */
   manifestEnv(layout: FdLayout): Record<string, string>;
 }
@@ -112,8 +122,16 @@ export interface Backend {
 
   /** Binds a fresh listener. */
   listen(spec: ListenSpec, handler?: ConnectionHandler): Promise<Listener>;
-  /** Adopts an inherited listening fd. */
-  adopt(fd: number, network: Network, handler?: ConnectionHandler): Promise<Listener>;
+  /**
+   * Adopts an inherited listening fd, and accepts on its `copies` (more fds
+   * of the same socket) too, or closes them where that gains nothing.
+   */
+  adopt(
+    fd: number,
+    network: Network,
+    handler?: ConnectionHandler,
+    copies?: number[],
+  ): Promise<Listener>;
   /** The fd behind a listener, if it still has one. */
   fdOf(listener: Listener): number | undefined;
   /** Whether `fd` is open, and whether it is a socket. */

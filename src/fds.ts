@@ -47,6 +47,14 @@ export class FdRegistry {
       if (entry.kind === "listener" && type !== "socket") {
         throw new InheritedFdError(entry.fd, `${describeEntry(entry)} is not a socket`);
       }
+      for (const copy of entry.kind === "listener" ? entry.copies ?? [] : []) {
+        if (this.#backend.fdType(copy) !== "socket") {
+          throw new InheritedFdError(
+            copy,
+            `the copy of ${describeEntry(entry)} is not an open socket`,
+          );
+        }
+      }
     }
   }
 
@@ -132,10 +140,15 @@ export class FdRegistry {
     return [...this.#inherited.values()].filter((e): e is ListenerEntry => e.kind === "listener");
   }
 
-  /** Closes every inherited fd nobody claimed; returns the entries closed. */
+  /** Closes every inherited fd nobody claimed (and its copies); returns the entries closed. */
   closeUnclaimed(): FdEntry[] {
     const closed = [...this.#inherited.values()];
-    for (const entry of closed) this.#backend.closeFd(entry.fd);
+    for (const entry of closed) {
+      this.#backend.closeFd(entry.fd);
+      for (const copy of entry.kind === "listener" ? entry.copies ?? [] : []) {
+        this.#backend.closeFd(copy);
+      }
+    }
     this.#inherited.clear();
     return closed;
   }

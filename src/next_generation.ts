@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Backend, ExitStatus, SpawnedChild, SpawnRequest } from "./backend.ts";
+import type { Backend, ExitStatus, FdLayout, SpawnedChild, SpawnRequest } from "./backend.ts";
 import {
   ChildExitedError,
   ChildTimeoutError,
@@ -14,7 +14,14 @@ import {
   TableflipError,
 } from "./errors.ts";
 import type { FdRegistry } from "./fds.ts";
-import { encodeManifest, type Manifest, MANIFEST_ENV, PROTOCOL_VERSION } from "./protocol.ts";
+import {
+  ACCEPT_COPIES,
+  encodeManifest,
+  type FdEntry,
+  type Manifest,
+  MANIFEST_ENV,
+  PROTOCOL_VERSION,
+} from "./protocol.ts";
 import { killAndWait, raceTimerAndSignal } from "./race.ts";
 
 /** What the next generation is started with. */
@@ -51,13 +58,14 @@ export function spawnNext(
       cwd: next.cwd,
       env,
       fds: passed.map((p) => p.fd),
+      acceptCopies: passed.map((p) => p.entry.kind === "listener" ? ACCEPT_COPIES : 0),
       manifestEnv: (layout) => ({
         [MANIFEST_ENV]: encodeManifest({
           v: PROTOCOL_VERSION,
           parentPid: backend.pid(),
           generation: next.generation,
           control: layout.control,
-          fds: passed.map((p, i) => ({ ...p.entry, fd: layout.fds[i] }) as Manifest["fds"][0]),
+          fds: passed.map((p, i) => withCopies({ ...p.entry, fd: layout.fds[i] }, layout, i)),
         }),
       }),
     };
@@ -70,6 +78,12 @@ export function spawnNext(
   } catch (cause) {
     throw failed(cause);
   }
+}
+
+/** The manifest entry of passed fd `i`, with the copies the backend placed for it, if any. */
+export function withCopies(entry: FdEntry, layout: FdLayout, i: number): Manifest["fds"][0] {
+  const copies = layout.copies?.[i];
+  return entry.kind === "listener" && copies?.length ? { ...entry, copies } : entry;
 }
 
 /**

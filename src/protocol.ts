@@ -46,7 +46,22 @@ export interface ListenerEntry {
   address: string;
   /** A name given by whoever bound it (systemd's `FileDescriptorName=`), if any. */
   name?: string;
+  /**
+   * More fds of the same listening socket, in the child, to accept on
+   * besides `fd` (see {@link ACCEPT_COPIES}); a child that does not use them
+   * closes them.
+   */
+  copies?: number[];
 }
+
+/**
+ * How many more fds of each listening socket a Node parent passes: Node
+ * (libuv) accepts one connection each time the event loop polls a listening
+ * fd, so a burst of reconnecting clients waits for loop turns that get
+ * slower as the new process takes them in; with 1 + this many fds of the
+ * same socket, each turn accepts up to that many.
+ */
+export const ACCEPT_COPIES = 7;
 
 /** Any other fd passed under a name. */
 export interface FileEntry {
@@ -141,6 +156,14 @@ export function decodeManifest(text: string): Manifest {
     }
     seenFds.add(entry.fd);
     seenKeys.add(key);
+    if (entry.kind === "listener") {
+      for (const [k, copy] of (entry.copies ?? []).entries()) {
+        if (seenFds.has(copy)) {
+          throw new ManifestError(`fds[${i}].copies[${k}]: fd ${copy} is used twice`);
+        }
+        seenFds.add(copy);
+      }
+    }
     return entry;
   });
   const manifest: Manifest = { v: PROTOCOL_VERSION, parentPid, generation, control, fds };
@@ -197,6 +220,16 @@ function decodeEntry(item: unknown, where: string): FdEntry {
       address: nonEmpty(item.address, `${where}.address`),
     };
     if (item.name !== undefined) entry.name = nonEmpty(item.name, `${where}.name`);
+    if (item.copies !== undefined) {
+      if (!Array.isArray(item.copies) || item.copies.length > ACCEPT_COPIES) {
+        throw new ManifestError(
+          `${where}.copies: expected an array of at most ${ACCEPT_COPIES} fds, got ${
+            JSON.stringify(item.copies)
+          }`,
+        );
+      }
+      entry.copies = item.copies.map((copy, k) => integer(copy, `${where}.copies[${k}]`, 3));
+    }
     return entry;
   }
   if (item.kind === "file") {

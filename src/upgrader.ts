@@ -255,7 +255,7 @@ export class Upgrader {
     if (!entry) return undefined;
     let listener: Listener;
     try {
-      listener = await this.#backend.adopt(entry.fd, entry.network, handler);
+      listener = await this.#backend.adopt(entry.fd, entry.network, handler, entry.copies);
     } catch (cause) {
       throw new TableflipError(
         "ERR_INHERITED_FD",

@@ -8,13 +8,15 @@
 import { constants } from "node:os";
 import type { ExitStatus, SpawnedChild } from "../src/backend.ts";
 import {
+  ACCEPT_COPIES,
+  encodeManifest,
   LINES,
   type Manifest,
   MANIFEST_ENV,
   PROTOCOL_VERSION,
   READY_LINE,
 } from "../src/protocol.ts";
-import { encodeManifest } from "../src/protocol.ts";
+import { withCopies } from "../src/next_generation.ts";
 import type { SupervisorBackend } from "./backend.ts";
 import type { HeldListener } from "./held.ts";
 
@@ -55,19 +57,26 @@ export class Generation {
       cwd: spec.cwd,
       env: spec.env,
       fds: spec.held.map((h) => h.fd),
+      acceptCopies: spec.held.map(() => ACCEPT_COPIES),
       manifestEnv: (layout) => ({
         [MANIFEST_ENV]: encodeManifest({
           v: PROTOCOL_VERSION,
           parentPid: supervisorPid,
           generation: spec.number,
           control: layout.control,
-          fds: spec.held.map((h, i) => ({
-            fd: layout.fds[i],
-            kind: "listener",
-            network: h.network,
-            address: h.address,
-            ...(h.name ? { name: h.name } : {}),
-          })) as Manifest["fds"],
+          fds: spec.held.map((h, i) =>
+            withCopies(
+              {
+                fd: layout.fds[i],
+                kind: "listener",
+                network: h.network,
+                address: h.address,
+                ...(h.name ? { name: h.name } : {}),
+              },
+              layout,
+              i,
+            )
+          ) as Manifest["fds"],
           supervisor: { worker: spec.worker, workers: spec.workers },
         }),
       }),

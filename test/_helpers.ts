@@ -1,6 +1,6 @@
 // Shared test helpers: real processes, real sockets, events instead of sleeps.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, realpathSync, watch } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, watch } from "node:fs";
 import type { EventEmitter } from "node:events";
 import http from "node:http";
 import net from "node:net";
@@ -242,4 +242,29 @@ export function until(changed: EventEmitter, match: () => boolean, what: string)
     changed.on("change", check);
     check();
   });
+}
+
+/**
+ * How many of `pid`'s fds point at the TCP socket listening on 127.0.0.1 or
+ * any address at `port` (its inode from /proc/net/tcp and tcp6).
+ */
+export function fdsOnListener(pid: number, port: number): number {
+  let inode: string | undefined;
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const row of readFileSync(file, "utf8").split("\n").slice(1)) {
+      const cols = row.trim().split(/\s+/);
+      if (cols.length > 9 && cols[3] === "0A" && parseInt(cols[1].split(":")[1], 16) === port) {
+        inode = cols[9];
+      }
+    }
+  }
+  if (inode === undefined) throw new Error(`nothing listens on port ${port}`);
+  const target = `socket:[${inode}]`;
+  return readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`) === target;
+    } catch {
+      return false;
+    }
+  }).length;
 }

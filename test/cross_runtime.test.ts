@@ -13,7 +13,8 @@ import { join } from "node:path";
 import process from "node:process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { get, type Line, ROOT, RUNTIME, startFixture, tempDir } from "./_helpers.ts";
+import { fdsOnListener, get, type Line, ROOT, RUNTIME, startFixture, tempDir } from "./_helpers.ts";
+import { ACCEPT_COPIES } from "../src/protocol.ts";
 import { Load } from "./_load.ts";
 
 const THREE = ["node20", "bun", "deno"];
@@ -52,6 +53,10 @@ for (const [parent, child] of pairs()) {
         [["tcp", true], ["unix", true]],
       );
       assert.is(listening[0].port, port);
+      // A Node parent passes copies of each listening socket; a Node child accepts on them
+      // all, a Bun or Deno child closes them.
+      const copies = parent.startsWith("node") && child.startsWith("node") ? ACCEPT_COPIES : 0;
+      assert.is(fdsOnListener(ready.pid, port), 1 + copies, "fds of the TCP listener in the child");
       await f.waitFor({ event: "parent-gone", generation: 1 });
       await f.exited;
       const overTcp = JSON.parse((await get({ port })).body);

@@ -33,6 +33,14 @@ test("a manifest survives encode/decode unchanged", () => {
   assert.equal(decodeManifest(encodeManifest(good)), good);
 });
 
+test("a listener's copies survive encode/decode", () => {
+  const withCopies: Manifest = {
+    ...good,
+    fds: [{ ...good.fds[0], copies: [6, 7, 8] } as Manifest["fds"][0], good.fds[1]],
+  };
+  assert.equal(decodeManifest(encodeManifest(withCopies)), withCopies);
+});
+
 test("unknown fields are ignored (forward compatible)", () => {
   const text = JSON.stringify({ ...good, future: true, fds: [{ ...good.fds[0], extra: 1 }] });
   assert.equal(decodeManifest(text).fds, [good.fds[0]]);
@@ -92,6 +100,31 @@ const bad: [string, string, RegExp][] = [
     /tcp listener 127\.0\.0\.1:8080 is listed twice/,
   ],
   ["too long", " ".repeat(70 * 1024), /longer than 65536 bytes/],
+  [
+    "copies not an array",
+    JSON.stringify({ ...good, fds: [{ ...good.fds[0], copies: 6 }] }),
+    /fds\[0\]\.copies: expected an array of at most 7 fds, got 6/,
+  ],
+  [
+    "too many copies",
+    JSON.stringify({ ...good, fds: [{ ...good.fds[0], copies: [6, 7, 8, 9, 10, 11, 12, 13] }] }),
+    /fds\[0\]\.copies: expected an array of at most 7 fds/,
+  ],
+  [
+    "a copy on stdio",
+    JSON.stringify({ ...good, fds: [{ ...good.fds[0], copies: [2] }] }),
+    /fds\[0\]\.copies\[0\]: expected an integer >= 3/,
+  ],
+  [
+    "a copy on the control socket",
+    JSON.stringify({ ...good, fds: [{ ...good.fds[0], copies: [5] }] }),
+    /fds\[0\]\.copies\[0\]: fd 5 is used twice/,
+  ],
+  [
+    "a copy on another entry's fd",
+    JSON.stringify({ ...good, fds: [{ ...good.fds[0], copies: [6] }, { ...good.fds[1], fd: 6 }] }),
+    /fds\[1\]\.fd: fd 6 is used twice/,
+  ],
 ];
 for (const [name, text, pattern] of bad) {
   test(`manifest rejected: ${name}`, () => rejects(text, "ERR_MANIFEST", pattern));
