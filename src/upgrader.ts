@@ -300,7 +300,9 @@ export class Upgrader {
     this.#checkOpen();
     if (this.#ready) return;
     for (const entry of this.#fds.closeUnclaimed()) {
-      const { fd, ...shape } = entry;
+      // Where the fd and its copies sat is not part of what the entry is.
+      const { fd, ...rest } = entry;
+      const shape = rest.kind === "listener" ? (({ copies: _, ...l }) => l)(rest) : rest;
       this.#emit({ type: "fd-closed", fd, entry: shape });
     }
     await this.#writePidFile();
