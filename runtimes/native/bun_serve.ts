@@ -14,6 +14,7 @@ import { IPPROTO_TCP, TCP_DEFER_ACCEPT } from "../libc/constants.ts";
 import {
   asksClose,
   CloseSchedule,
+  drainOnce,
   emit,
   handleFd,
   holdConnections,
@@ -221,37 +222,27 @@ export async function serveBun<S extends BunServerLike = BunServerLike>(
   const real = realAddress(libc, t.fd, address);
   emit(onEvent, { type: "native-serving", server: kind, fd: t.fd, ...real });
 
-  let shutting: Promise<void> | undefined;
   return {
     native: true,
     hostname: real.hostname,
     port: real.port,
     server: server as unknown as S,
-    shutdown(opts: NativeShutdownOptions = {}) {
-      if (shutting) return shutting;
-      let spread: number;
+    shutdown: drainOnce(schedule, async (spread, opts) => {
+      draining = true;
+      let error: unknown;
       try {
-        spread = schedule.start(opts);
-      } catch (error) {
-        return Promise.reject(error);
+        detach(libc, t);
+      } catch (e) {
+        error = e;
       }
-      return shutting = (async () => {
-        draining = true;
-        let error: unknown;
-        try {
-          detach(libc, t);
-        } catch (e) {
-          error = e;
-        }
-        emit(onEvent, { type: "native-detached", server: kind, fd: t.fd, error });
-        const closingPortable = portable.shutdown(opts.timeout);
-        await sleep(spread + (opts.closeGrace ?? 500));
-        const forced = await timedOut(Promise.resolve(server.stop(false)), opts.timeout ?? 30_000);
-        if (forced) await server.stop(true);
-        await closingPortable;
-        emit(onEvent, { type: "native-drained", server: kind, forced });
-      })();
-    },
+      emit(onEvent, { type: "native-detached", server: kind, fd: t.fd, error });
+      const closingPortable = portable.shutdown(opts.timeout);
+      await sleep(spread + (opts.closeGrace ?? 500));
+      const forced = await timedOut(Promise.resolve(server.stop(false)), opts.timeout ?? 30_000);
+      if (forced) await server.stop(true);
+      await closingPortable;
+      emit(onEvent, { type: "native-drained", server: kind, forced });
+    }),
   };
 }
 

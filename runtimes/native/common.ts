@@ -142,6 +142,28 @@ export class CloseSchedule {
   }
 }
 
+/**
+ * A native server's `shutdown`: the first call checks its options, starts
+ * the close schedule and runs `run` with the spread window; later calls
+ * return the same promise. A bad option rejects and starts nothing.
+ */
+export function drainOnce(
+  schedule: CloseSchedule,
+  run: (spread: number, options: NativeShutdownOptions) => Promise<void>,
+): (options?: NativeShutdownOptions) => Promise<void> {
+  let shutting: Promise<void> | undefined;
+  return (options = {}) => {
+    if (shutting) return shutting;
+    let spread: number;
+    try {
+      spread = schedule.start(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return shutting = run(spread, options);
+  };
+}
+
 /** Where in the spread window (0 to 1) the connection from client port `port` is told to close. */
 export function closeShare(port: number): number {
   return (Math.imul(port, 0x9e3779b1) >>> 0) / 2 ** 32;

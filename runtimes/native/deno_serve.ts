@@ -16,12 +16,12 @@ import { connect, type Server as NetServer } from "node:net";
 import { libc } from "../libc/deno.ts";
 import {
   CloseSchedule,
+  drainOnce,
   emit,
   holdConnections,
   type NativeHttpServer,
   type NativeKind,
   type NativeOptions,
-  type NativeShutdownOptions,
   portableServer,
   probeHost,
   probeOf,
@@ -189,35 +189,25 @@ export async function serveDeno(
   const real = realAddress(libc, t.fd, address);
   emit(options.onEvent, { type: "native-serving", server: kind, fd: t.fd, ...real });
 
-  let shutting: Promise<void> | undefined;
   return {
     native: true,
     addr: { transport: "tcp", ...real },
     finished: server.finished,
-    shutdown(opts: NativeShutdownOptions = {}) {
-      if (shutting) return shutting;
-      let spread: number;
+    shutdown: drainOnce(schedule, async (spread, opts) => {
+      draining = true;
+      let error: unknown;
       try {
-        spread = schedule.start(opts);
-      } catch (error) {
-        return Promise.reject(error);
+        detach(libc, t);
+      } catch (e) {
+        error = e;
       }
-      return shutting = (async () => {
-        draining = true;
-        let error: unknown;
-        try {
-          detach(libc, t);
-        } catch (e) {
-          error = e;
-        }
-        emit(options.onEvent, { type: "native-detached", server: kind, fd: t.fd, error });
-        const closingPortable = portable.shutdown(opts.timeout);
-        await sleep(spread + (opts.closeGrace ?? 500));
-        const forced = await timedOut(server.shutdown(), opts.timeout ?? 30_000);
-        await closingPortable;
-        emit(options.onEvent, { type: "native-drained", server: kind, forced });
-      })();
-    },
+      emit(options.onEvent, { type: "native-detached", server: kind, fd: t.fd, error });
+      const closingPortable = portable.shutdown(opts.timeout);
+      await sleep(spread + (opts.closeGrace ?? 500));
+      const forced = await timedOut(server.shutdown(), opts.timeout ?? 30_000);
+      await closingPortable;
+      emit(options.onEvent, { type: "native-drained", server: kind, forced });
+    }),
   };
 }
 
