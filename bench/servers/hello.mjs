@@ -2,8 +2,8 @@
 // (tableflip alone, tableflip run --workers, node:cluster, PM2): `GET /`
 // answers a short body, anything else 404. When BENCH_STATS_DIR is set,
 // `countRequests()` makes this process write its request count to
-// `<dir>/<pid>` at once (so the bench sees the worker exist), every 200 ms
-// and at exit.
+// `<dir>/<pid>` at once (so the bench sees the worker exist), every
+// BENCH_STATS_EVERY_MS ms (default 200) and at exit.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
@@ -36,7 +36,7 @@ export function countRequests() {
     } catch { /* the run is over */ }
   };
   write();
-  setInterval(write, 200).unref();
+  setInterval(write, Number(process.env.BENCH_STATS_EVERY_MS ?? 200)).unref();
   process.on("exit", write);
 }
 
