@@ -2,10 +2,9 @@
 // The reconnect storm: the demo under keep-alive load on many connections
 // (10,000 by default; h2load --h1, see lib/h2load.mjs), once without an
 // upgrade and once with one. At the handover every connection the old
-// generation holds is told `Connection: close`, over HttpDrain's default
-// spread (2 ms per connection, at most 2 s) or over --spread ms (0: each on
-// its next response; the native servers spread only with --spread), and
-// their clients reconnect to the new generation. Reports
+// generation holds is told `Connection: close`, each on its next response
+// (the drains' default), or over --spread ms (HttpDrain's and the native
+// servers' `spread`), and their clients reconnect to the new generation. Reports
 // failures, latency percentiles (dated by when each request was sent) and
 // how many clients were being served inside the upgrade window (SIGHUP - 1 s
 // to the old process's exit + 1 s), against the same window of the run

@@ -112,6 +112,8 @@ export class HttpDrain {
   readonly #connections = new Map<Socket, Connection>();
   #draining = false;
   #closedWhileDraining = 0;
+  /** While the drain waits: called when its last connection closes, so it ends then, not at the next sweep. */
+  #onEmpty: (() => void) | undefined;
   /**
    * The one `close` listener of every response (a response emits `close` once it
    * has finished or its connection ended, on Node, Bun and Deno): made once, with
@@ -231,6 +233,7 @@ export class HttpDrain {
   #sweepUntilEmpty(timeout: number, signal?: AbortSignal): Promise<boolean> {
     return new Promise((resolve) => {
       const finish = (timedOut: boolean) => {
+        this.#onEmpty = undefined;
         clearInterval(sweeper);
         clearTimeout(deadline);
         signal?.removeEventListener("abort", onAbort);
@@ -251,6 +254,7 @@ export class HttpDrain {
       const onAbort = () => finish(this.#connections.size > 0);
       const sweeper = setInterval(sweep, SWEEP_INTERVAL);
       const deadline = setTimeout(() => finish(this.#connections.size > 0), timeout);
+      this.#onEmpty = () => finish(false);
       signal?.addEventListener("abort", onAbort, { once: true });
       if (signal?.aborted) onAbort();
       else sweep();
@@ -263,7 +267,9 @@ export class HttpDrain {
     connection = { served: 0, idleSince: Date.now(), unfinished: [], closeAt: 0 };
     this.#connections.set(socket, connection);
     socket.once("close", () => {
-      if (this.#connections.delete(socket) && this.#draining) this.#closedWhileDraining++;
+      if (!this.#connections.delete(socket) || !this.#draining) return;
+      this.#closedWhileDraining++;
+      if (this.#connections.size === 0) this.#onEmpty?.();
     });
     return connection;
   }
