@@ -43,7 +43,7 @@ import type {
   SpawnedChild,
   SpawnRequest,
 } from "../src/backend.ts";
-import { decodeManifest, MANIFEST_ENV } from "../src/protocol.ts";
+import { copiesOf, decodeManifest, MANIFEST_ENV } from "../src/protocol.ts";
 import type { ListenSpec, Network } from "../src/address.ts";
 import { PermissionError, SyscallError, TableflipError } from "../src/errors.ts";
 import { libc } from "./libc/deno.ts";
@@ -238,7 +238,7 @@ export class DenoBackend extends NodeBackend {
     const text = super.getEnv(MANIFEST_ENV);
     if (text === undefined) return;
     const manifest = decodeManifest(text);
-    const copies = manifest.fds.flatMap((e) => e.kind === "listener" ? e.copies ?? [] : []);
+    const copies = manifest.fds.flatMap(copiesOf);
     for (const fd of [...manifest.fds.map((e) => e.fd), ...copies, manifest.control]) {
       if (libc.isOpen(fd)) libc.setCloseOnExec(fd);
     }

@@ -7,6 +7,7 @@
  */
 import type { Backend, Listener } from "./backend.ts";
 import {
+  copiesOf,
   describeEntry,
   entryKey,
   type EntryShape,
@@ -47,7 +48,7 @@ export class FdRegistry {
       if (entry.kind === "listener" && type !== "socket") {
         throw new InheritedFdError(entry.fd, `${describeEntry(entry)} is not a socket`);
       }
-      for (const copy of entry.kind === "listener" ? entry.copies ?? [] : []) {
+      for (const copy of copiesOf(entry)) {
         if (this.#backend.fdType(copy) !== "socket") {
           throw new InheritedFdError(
             copy,
@@ -145,7 +146,7 @@ export class FdRegistry {
     const closed = [...this.#inherited.values()];
     for (const entry of closed) {
       this.#backend.closeFd(entry.fd);
-      for (const copy of entry.kind === "listener" ? entry.copies ?? [] : []) {
+      for (const copy of copiesOf(entry)) {
         this.#backend.closeFd(copy);
       }
     }

@@ -74,6 +74,11 @@ export interface FileEntry {
 /** One fd the child inherits. */
 export type FdEntry = ListenerEntry | FileEntry;
 
+/** The fds of a listener's accept copies (none for a file, or a listener passed without copies). */
+export function copiesOf(entry: FdEntry): number[] {
+  return entry.kind === "listener" ? entry.copies ?? [] : [];
+}
+
 /** An entry without its fd number: what it is, not where it sits. */
 export type EntryShape = Omit<ListenerEntry, "fd"> | Omit<FileEntry, "fd">;
 

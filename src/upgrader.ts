@@ -301,8 +301,8 @@ export class Upgrader {
     if (this.#ready) return;
     for (const entry of this.#fds.closeUnclaimed()) {
       // Where the fd and its copies sat is not part of what the entry is.
-      const { fd, ...rest } = entry;
-      const shape = rest.kind === "listener" ? (({ copies: _, ...l }) => l)(rest) : rest;
+      const { fd, ...shape } = entry;
+      if (shape.kind === "listener") delete shape.copies;
       this.#emit({ type: "fd-closed", fd, entry: shape });
     }
     await this.#writePidFile();
