@@ -14,6 +14,7 @@
 //
 //   node bench/accept_bench.mjs                               # node22, bun, deno
 //   node bench/accept_bench.mjs --runtimes node22 --busy 4000 --new 2000
+//   node bench/accept_bench.mjs --runtimes bun:native,deno:native    # Bun.serve, Deno.serve
 //
 // Prints a markdown table.
 import { spawn } from "node:child_process";
@@ -42,12 +43,13 @@ const LIMIT = Number(values.limit) * 1000;
 const LOAD_LIMIT = 20_000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts the bare server on `runtime`; resolves with its process and port. */
-async function startServer(runtime) {
+/** Starts the bare server on `label` (a runtime, or `runtime:native`); resolves with its process and port. */
+async function startServer(label) {
+  const [runtime, server = "node"] = label.split(":");
   const port = await freePort();
   const argv = commandFor(runtime, `${ROOT}/bench/servers/plain_http.mjs`);
   const child = spawn(argv[0], argv.slice(1), {
-    env: { ...process.env, BENCH_PORT: String(port) },
+    env: { ...process.env, BENCH_PORT: String(port), BENCH_SERVER: server },
     stdio: ["ignore", "pipe", "inherit"],
   });
   await new Promise((resolve, reject) => {

@@ -16,8 +16,9 @@
 //   node bench/storm_bench.mjs --runtime bun --connections 2000 --duration 8
 //   node bench/storm_bench.mjs --runtime node22 --connections 1000 --spread 2000
 //   DEMO_SERVER=native node bench/storm_bench.mjs --runtime bun   # Bun.serve / Deno.serve
+//   node bench/storm_bench.mjs --via supervisor      # the demo under `tableflip run`
 //
-// Writes bench/results/storm-<runtime>[-native]-<connections>.json and prints a markdown table.
+// Writes bench/results/storm-<runtime>[-native][-supervisor]-<connections>.json and prints a markdown table.
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -27,7 +28,7 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { commandFor, ROOT } from "../scripts/runtimes.mjs";
 import { freePort } from "../scripts/free_port.mjs";
-import { alive } from "./lib/procs.mjs";
+import { Service } from "./lib/service.mjs";
 import { quantile } from "./lib/report.mjs";
 import { startH2load } from "./lib/h2load.mjs";
 import { counterDelta, readTcpCounters } from "./lib/tcp_counters.mjs";
@@ -42,8 +43,15 @@ const { values } = parseArgs({
     timeout: { type: "string", default: "10" },
     load: { type: "string", default: "h2load" },
     spread: { type: "string" },
+    via: { type: "string", default: "direct" },
   },
 });
+/** The demo run directly, or under the supervisor (`tableflip run`), which passes Node its accept copies from the first generation on. */
+const VIA = values.via;
+if (!["direct", "supervisor"].includes(VIA)) {
+  console.error(`--via is direct or supervisor, not ${VIA}`);
+  process.exit(2);
+}
 const RUNTIME = values.runtime;
 /** The demo serves with Bun.serve or Deno.serve (tableflip/native) instead of node:http. */
 const NATIVE = process.env.DEMO_SERVER === "native";
@@ -58,42 +66,12 @@ const UPGRADE_AT = Number(values["upgrade-at"]) * 1000;
 const WARM_UP = Number(values["warm-up"]) * 1000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `check` every `every` ms until it returns a value; throws after `limit` ms. */
-async function until(check, what, limit = 30_000, every = 10) {
-  const end = Date.now() + limit;
-  for (;;) {
-    const value = check();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(every);
-  }
-}
-
-function readPid(file) {
-  try {
-    return Number(readFileSync(file, "utf8").trim()) || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Starts the demo; resolves with its pid file, port and first pid. */
+/** Starts the demo, directly or under `tableflip run` (--via); resolves with the running service. */
 async function startDemo(dir) {
-  const port = await freePort();
-  const pidFile = join(dir, "demo.pid");
-  const argv = commandFor(RUNTIME, join(ROOT, "examples", "demo.ts"));
-  const child = spawn(argv[0], argv.slice(1), {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      DEMO_ADDR: `127.0.0.1:${port}`,
-      DEMO_PID_FILE: pidFile,
-      ...(values.spread === undefined ? {} : { DEMO_DRAIN_SPREAD: values.spread }),
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  await until(() => readPid(pidFile) === child.pid || undefined, "the demo to be ready");
-  return { child, port, pidFile, pids: new Set([child.pid]) };
+  if (values.spread !== undefined) process.env.DEMO_DRAIN_SPREAD = values.spread;
+  const service = new Service({ via: VIA, runtime: RUNTIME, dir, port: await freePort() });
+  await service.start();
+  return service;
 }
 
 /** The load process (bench/lib/load.mjs); resolves with its start time and, later, results. */
@@ -149,17 +127,7 @@ async function run(upgrade) {
     let window;
     if (upgrade) {
       await sleep(Math.max(0, start + UPGRADE_AT - Date.now()));
-      const old = readPid(demo.pidFile);
-      const hup = Date.now();
-      process.kill(old, "SIGHUP");
-      const next = await until(() => {
-        const pid = readPid(demo.pidFile);
-        return pid && pid !== old ? pid : undefined;
-      }, "the new generation");
-      demo.pids.add(next);
-      const ready = Date.now();
-      await until(() => (alive(old) ? undefined : true), "the old generation to exit", 60_000);
-      const exit = Date.now();
+      const { hup, ready, exit } = await demo.upgrade();
       window = { from: hup - start - 1000, to: exit - start + 1000, hup, ready, exit };
     }
     const result = await load.done;
@@ -167,11 +135,7 @@ async function run(upgrade) {
     counters.push([Date.now() - start, readTcpCounters()]);
     return { result, window, counters };
   } finally {
-    for (const pid of demo.pids) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch { /* gone */ }
-    }
+    await demo.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -289,13 +253,15 @@ const rows = [
   };
 });
 const lines = [
-  `runtime ${RUNTIME}, ${CONNECTIONS} keep-alive connections from ${values.load}, drain spread ${
+  `runtime ${RUNTIME}${
+    VIA === "supervisor" ? " under tableflip run" : ""
+  }, ${CONNECTIONS} keep-alive connections from ${values.load}, drain spread ${
     values.spread ?? "default"
   } ms, ${DURATION} s, window ${fmt(from / 1000)}-${fmt(to / 1000)} s (SIGHUP at ${
     UPGRADE_AT / 1000
   } s; new generation ready after ${
-    upgraded.window.ready - upgraded.window.hup
-  } ms, old one gone after ${upgraded.window.exit - upgraded.window.hup} ms)`,
+    Math.round(upgraded.window.ready - upgraded.window.hup)
+  } ms, old one gone after ${Math.round(upgraded.window.exit - upgraded.window.hup)} ms)`,
   "",
   "| run | requests | clients served in the window | failed in the window | p50 / p99 in the window (ms) | failed outside it | p50 / p99 outside it (ms) | failed in the warm-up |",
   "| --- | -------: | ---: | ------ | ---------------------------: | ------ | ------------------------: | ---: |",
@@ -327,9 +293,17 @@ const lines = [
 console.log(lines.join("\n"));
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 writeFileSync(
-  join(ROOT, "bench", "results", `storm-${RUNTIME}${NATIVE ? "-native" : ""}-${CONNECTIONS}.json`),
+  join(
+    ROOT,
+    "bench",
+    "results",
+    `storm-${RUNTIME}${NATIVE ? "-native" : ""}${
+      VIA === "supervisor" ? "-supervisor" : ""
+    }-${CONNECTIONS}.json`,
+  ),
   JSON.stringify({
     runtime: RUNTIME,
+    via: VIA,
     connections: CONNECTIONS,
     load: values.load,
     server: NATIVE ? "native" : "node:http",

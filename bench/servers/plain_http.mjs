@@ -2,10 +2,21 @@
 // every request is answered "ok". Runs on Node, Bun and Deno (their
 // node:http). Listens on 127.0.0.1:BENCH_PORT with the kernel's largest
 // accept queue and prints "listening" once it does.
+// With BENCH_SERVER=native it is the runtime's own server instead:
+// Bun.serve or Deno.serve (which take their accept queue size from the kernel's cap).
 import http from "node:http";
 import process from "node:process";
 
-const server = http.createServer((_req, res) => res.end("ok\n"));
-server.listen({ host: "127.0.0.1", port: Number(process.env.BENCH_PORT), backlog: 65_535 }, () => {
-  console.log("listening");
-});
+const port = Number(process.env.BENCH_PORT);
+const hostname = "127.0.0.1";
+const onListen = () => console.log("listening");
+const global = /** @type {any} */ (globalThis);
+if (process.env.BENCH_SERVER === "native" && global.Deno) {
+  global.Deno.serve({ hostname, port, onListen }, () => new Response("ok\n"));
+} else if (process.env.BENCH_SERVER === "native" && global.Bun) {
+  global.Bun.serve({ hostname, port, fetch: () => new Response("ok\n") });
+  onListen();
+} else {
+  const server = http.createServer((_req, res) => res.end("ok\n"));
+  server.listen({ host: hostname, port, backlog: 65_535 }, onListen);
+}
