@@ -10,8 +10,11 @@
 // cores moves by 2x within minutes. (Under callgrind V8 runs the same code
 // paths, about 50 times slower: a ratio, not a speed.)
 //
-//   node bench/request_cost_bench.mjs                 # plain and drain, 3,000 and 13,000 requests: about 3 min
-//   node bench/request_cost_bench.mjs --rounds 2 --n1 2000 --n2 8000
+//   node bench/request_cost_bench.mjs                 # 4 servers, 3,000 and 13,000 requests: about 5 min
+//   node bench/request_cost_bench.mjs --rounds 4 --n1 3000 --n2 23000 --only 1   # plain and HttpDrain
+//
+// The servers: plain; the package loaded (--only import); an empty second
+// "request" listener (noop); with HttpDrain (1). Plain always runs.
 //
 // Needs valgrind and h2load (apt-get install valgrind nghttp2-client).
 import { execFileSync, spawn } from "node:child_process";
@@ -27,6 +30,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "1" },
     n1: { type: "string", default: "3000" },
     n2: { type: "string", default: "13000" },
+    only: { type: "string" },
   },
 });
 for (const tool of ["valgrind", "h2load"]) {
@@ -44,7 +48,19 @@ if (!(N1 > 0 && N2 > N1)) {
   process.exit(2);
 }
 const PKG = buildPackage();
-const VARIANTS = { plain: "0", "with HttpDrain": "1" };
+/** Server variants by name: what servers/request_cost.mjs is told through BENCH_DRAIN. */
+const ALL = {
+  plain: "0",
+  // The package loaded, nothing made: does a larger heap cost later requests?
+  "package loaded": "import",
+  // A second "request" listener that does nothing (HttpDrain adds one, first).
+  "empty request listener": "noop",
+  "with HttpDrain": "1",
+};
+const only = values.only?.split(",");
+const VARIANTS = Object.fromEntries(
+  Object.entries(ALL).filter(([name]) => name === "plain" || !only || only.includes(ALL[name])),
+);
 
 /** Instructions callgrind counted in a server process that answered `requests` requests. */
 async function instructions(drain, requests) {

@@ -64,7 +64,8 @@ test(`${RUNTIME}: a plain Upgrader: READY, then RELOADING and MAINPID=<new pid> 
       handover,
       `MAINPID=${gen1.pid}\nREADY=1\nSTATUS=generation 1 (pid ${gen1.pid}) serving`,
     );
-    await waitForExit(gen0.pid);
+    // Not only gone: seen gone by generation 1, which refuses to upgrade before (ERR_PARENT_ALIVE).
+    await f.waitFor({ event: "parent-gone", generation: 1 });
     // Generation 2 exits before ready: the upgrade fails, generation 1 says it serves on.
     f.signal("SIGHUP", gen1.pid);
     await f.waitFor({ event: "upgrade-failed", generation: 1 });
