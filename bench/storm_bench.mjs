@@ -26,7 +26,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { commandFor, ROOT } from "../scripts/runtimes.mjs";
+import { ROOT } from "../scripts/runtimes.mjs";
 import { freePort } from "../scripts/free_port.mjs";
 import { Service } from "./lib/service.mjs";
 import { quantile } from "./lib/report.mjs";

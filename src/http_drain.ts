@@ -25,6 +25,7 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node
 import type { Server as NetServer, Socket } from "node:net";
 import { Server as TlsServer } from "node:tls";
 import { TableflipError } from "./errors.ts";
+import { runFirst } from "./run_first.ts";
 import { stopAccepting } from "./stop_accepting.ts";
 import type { WebSocketCloseOptions, WebSocketDrainResult } from "./websocket_drain.ts";
 import type { EventStreamCloseOptions, EventStreamDrainResult } from "./event_stream_drain.ts";
@@ -142,7 +143,8 @@ export class HttpDrain {
     // Before the application's handler: a handler that answers synchronously (most
     // do) would otherwise send its headers before the drain can add `Connection: close`,
     // and busy keep-alive clients would never be told to leave.
-    server.prependListener(
+    runFirst(
+      server,
       "request",
       (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res),
     );
