@@ -15,6 +15,7 @@
 //   node bench/accept_bench.mjs                               # node22, bun, deno
 //   node bench/accept_bench.mjs --runtimes node22 --busy 4000 --new 2000
 //   node bench/accept_bench.mjs --runtimes bun:native,deno:native    # Bun.serve, Deno.serve
+//   node bench/accept_bench.mjs --runtimes deno:native:4   # 4 Deno.serve on the port (reusePort)
 //
 // Prints a markdown table.
 import { spawn } from "node:child_process";
@@ -45,11 +46,13 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts the bare server on `label` (a runtime, or `runtime:native`); resolves with its process and port. */
 async function startServer(label) {
-  const [runtime, server = "node"] = label.split(":");
+  const [runtime, server = "node", servers = "1"] = label.split(":");
   const port = await freePort();
   const argv = commandFor(runtime, `${ROOT}/bench/servers/plain_http.mjs`);
+  // Deno.serve's reusePort is behind a flag (after `run`).
+  if (runtime === "deno" && servers !== "1") argv.splice(2, 0, "--unstable-net");
   const child = spawn(argv[0], argv.slice(1), {
-    env: { ...process.env, BENCH_PORT: String(port), BENCH_SERVER: server },
+    env: { ...process.env, BENCH_PORT: String(port), BENCH_SERVER: server, BENCH_SERVERS: servers },
     stdio: ["ignore", "pipe", "inherit"],
   });
   await new Promise((resolve, reject) => {

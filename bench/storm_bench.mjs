@@ -32,6 +32,7 @@ import { Service } from "./lib/service.mjs";
 import { quantile } from "./lib/report.mjs";
 import { startH2load } from "./lib/h2load.mjs";
 import { counterDelta, readTcpCounters } from "./lib/tcp_counters.mjs";
+import { acceptQueue } from "../scripts/accept_queue.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -123,7 +124,13 @@ async function run(upgrade) {
     const start = await load.started;
     // The kernel's TCP counters every 250 ms: did the listener drop handshakes, and when?
     const counters = [[0, readTcpCounters()]];
-    const sampler = setInterval(() => counters.push([Date.now() - start, readTcpCounters()]), 250);
+    // And the listener's accept queue: clients waiting to be accepted, not yet served.
+    const queue = [];
+    const sampler = setInterval(() => {
+      const t = Date.now() - start;
+      counters.push([t, readTcpCounters()]);
+      queue.push([t, acceptQueue(demo.port) ?? 0]);
+    }, 250);
     let window;
     if (upgrade) {
       await sleep(Math.max(0, start + UPGRADE_AT - Date.now()));
@@ -133,7 +140,7 @@ async function run(upgrade) {
     const result = await load.done;
     clearInterval(sampler);
     counters.push([Date.now() - start, readTcpCounters()]);
-    return { result, window, counters };
+    return { result, window, counters, queue };
   } finally {
     await demo.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -211,6 +218,15 @@ function timeline(result) {
   return bins;
 }
 
+/** The largest accept queue sampled in each 500 ms from the warm-up's end. */
+function queueTimeline(queue) {
+  const bins = [];
+  for (let t = WARM_UP; t < DURATION * 1000; t += 500) {
+    bins.push(Math.max(0, ...queue.filter(([at]) => at >= t && at < t + 500).map(([, q]) => q)));
+  }
+  return bins;
+}
+
 /**
  * How many clients had a request in service, on average, over [from, to):
  * requests per ms times the mean latency (Little's law). Fewer than the
@@ -226,7 +242,7 @@ const { from, to } = upgraded.window;
 const rows = [
   ["without upgrade", steady],
   ["with one upgrade", upgraded],
-].map(([label, { result, counters }]) => {
+].map(([label, { result, counters, queue }]) => {
   const win = {
     ...percentiles(result, from, to),
     failed: failures(result, from, to),
@@ -250,6 +266,7 @@ const rows = [
     inWarmUp,
     undated,
     timeline: timeline(result),
+    queue: queueTimeline(queue),
   };
 });
 const lines = [
@@ -280,6 +297,10 @@ const lines = [
   "p99 (ms) of the requests sent in each 500 ms after the warm-up:",
   "",
   ...rows.map((r) => `- ${r.label}: ${r.timeline.join(" ")}`),
+  "",
+  "The listener's accept queue (connections waiting to be accepted), largest of each 500 ms:",
+  "",
+  ...rows.map((r) => `- ${r.label}: ${r.queue.join(" ")}`),
   "",
   "In the window: the load generator's CPU, responses by latency (ms), and the kernel's TCP counters",
   "(this network namespace, so other traffic on the machine counts too):",

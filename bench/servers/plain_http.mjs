@@ -11,8 +11,15 @@ const port = Number(process.env.BENCH_PORT);
 const hostname = "127.0.0.1";
 const onListen = () => console.log("listening");
 const global = /** @type {any} */ (globalThis);
+/** Deno.serve only: this many servers on the port (reusePort), each with its own accept queue. */
+const SERVERS = Number(process.env.BENCH_SERVERS ?? 1);
 if (process.env.BENCH_SERVER === "native" && global.Deno) {
-  global.Deno.serve({ hostname, port, onListen }, () => new Response("ok\n"));
+  for (let i = 0; i < SERVERS; i++) {
+    global.Deno.serve(
+      { hostname, port, reusePort: SERVERS > 1, onListen: i === 0 ? onListen : () => {} },
+      () => new Response("ok\n"),
+    );
+  }
 } else if (process.env.BENCH_SERVER === "native" && global.Bun) {
   global.Bun.serve({ hostname, port, fetch: () => new Response("ok\n") });
   onListen();
