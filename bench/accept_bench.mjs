@@ -44,7 +44,11 @@ const LIMIT = Number(values.limit) * 1000;
 const LOAD_LIMIT = 20_000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts the bare server on `label` (a runtime, or `runtime:native`); resolves with its process and port. */
+/**
+ * Starts the bare server on `label`: a runtime (its node:http), `runtime:native`
+ * (Bun.serve, Deno.serve) or `deno:native:N` (N Deno.serve on the port); resolves
+ * with its process and port.
+ */
 async function startServer(label) {
   const [runtime, server = "node", servers = "1"] = label.split(":");
   const port = await freePort();

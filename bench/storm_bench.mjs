@@ -69,8 +69,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts the demo, directly or under `tableflip run` (--via); resolves with the running service. */
 async function startDemo(dir) {
-  if (values.spread !== undefined) process.env.DEMO_DRAIN_SPREAD = values.spread;
-  const service = new Service({ via: VIA, runtime: RUNTIME, dir, port: await freePort() });
+  const env = values.spread === undefined ? {} : { DEMO_DRAIN_SPREAD: values.spread };
+  const service = new Service({ via: VIA, runtime: RUNTIME, dir, port: await freePort(), env });
   await service.start();
   return service;
 }

@@ -27,6 +27,7 @@ import type {
   Http2Session,
 } from "node:http2";
 import type { Server as NetServer } from "node:net";
+import { runFirst } from "./run_first.ts";
 import { stopAccepting } from "./stop_accepting.ts";
 
 /** Options for {@link Http2Drain.shutdown}. */
@@ -74,7 +75,8 @@ export class Http2Drain {
     this.#server = server;
     server.on("session", (session: Http2Session) => this.#track(session));
     // HTTP/1.1 requests of an allowHTTP1 server: tell the client the connection ends.
-    server.prependListener(
+    runFirst(
+      server,
       "request",
       (req: Http2ServerRequest, res: Http2ServerResponse) => {
         if (this.#draining && req.httpVersionMajor === 1 && !res.headersSent) {

@@ -48,11 +48,14 @@ for (const [signal, number] of [["SIGHUP", 1], ["SIGINT", 2], ["SIGTERM", 15]]) 
 
 export class Service {
   /**
-   * @param {{ via: "supervisor" | "direct", runtime: string, dir: string, port: number }} options
-   *   `dir`: a private (0700) directory for the PID files and the control socket.
+   * @param {{ via: "supervisor" | "direct", runtime: string, dir: string, port: number,
+   *   env?: Record<string, string> }} options
+   *   `dir`: a private (0700) directory for the PID files and the control socket;
+   *   `env`: more environment for the demo (e.g. DEMO_DRAIN_SPREAD).
    */
-  constructor({ via, runtime, dir, port }) {
+  constructor({ via, runtime, dir, port, env = {} }) {
     this.via = via;
+    this.env = env;
     this.runtime = runtime;
     this.port = port;
     this.appPidFile = join(dir, "app.pid");
@@ -82,6 +85,7 @@ export class Service {
       detached: true,
       env: {
         ...process.env,
+        ...this.env,
         DEMO_ADDR: `127.0.0.1:${this.port}`,
         DEMO_PID_FILE: this.appPidFile,
       },

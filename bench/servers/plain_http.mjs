@@ -2,8 +2,9 @@
 // every request is answered "ok". Runs on Node, Bun and Deno (their
 // node:http). Listens on 127.0.0.1:BENCH_PORT with the kernel's largest
 // accept queue and prints "listening" once it does.
-// With BENCH_SERVER=native it is the runtime's own server instead:
-// Bun.serve or Deno.serve (which take their accept queue size from the kernel's cap).
+// With BENCH_SERVER=native it is the runtime's own server instead, Bun.serve
+// or Deno.serve, with its own accept queue size; BENCH_SERVERS=N runs N
+// Deno.serve on the port (reusePort, each with its own queue).
 import http from "node:http";
 import process from "node:process";
 
