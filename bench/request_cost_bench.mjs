@@ -122,10 +122,11 @@ console.log(
 console.log("| round | server | instructions per request | vs plain (mean) |");
 console.log("| --: | --- | --: | --: |");
 for (const r of rows) {
-  const vs = ((r.perRequest / base - 1) * 100).toFixed(1);
+  const change = (r.perRequest / base - 1) * 100;
+  const vs = `${change < 0 ? "" : "+"}${change.toFixed(1)}`;
   console.log(
     `| ${r.round} | ${r.name} | ${Math.round(r.perRequest)} | ${
-      r.name === "plain" ? "" : `+${vs}%`
+      r.name === "plain" ? "" : `${vs}%`
     } |`,
   );
 }

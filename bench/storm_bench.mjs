@@ -32,7 +32,8 @@ import { Service } from "./lib/service.mjs";
 import { quantile } from "./lib/report.mjs";
 import { startH2load } from "./lib/h2load.mjs";
 import { counterDelta, readTcpCounters } from "./lib/tcp_counters.mjs";
-import { acceptQueue } from "../scripts/accept_queue.mjs";
+import { acceptQueueOfListener } from "../scripts/accept_queue.mjs";
+import { cpuMs, groupPids, machineCpuMs } from "./lib/procs.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -126,10 +127,27 @@ async function run(upgrade) {
     const counters = [[0, readTcpCounters()]];
     // And the listener's accept queue: clients waiting to be accepted, not yet served.
     const queue = [];
+    // And each generation's CPU time (and the supervisor's): which process is busy during the spike?
+    const cpu = new Map();
+    // And the whole machine's: is it saturated then?
+    const machine = [];
     const sampler = setInterval(() => {
       const t = Date.now() - start;
       counters.push([t, readTcpCounters()]);
-      queue.push([t, acceptQueue(demo.port) ?? 0]);
+      queue.push([t, acceptQueueOfListener(demo.port) ?? 0]);
+      machine.push([t, machineCpuMs()]);
+      // The service runs in a process group of its own: every generation, from its start.
+      const sample = (key, ms) => {
+        if (ms === undefined) return;
+        if (!cpu.has(key)) cpu.set(key, []);
+        cpu.get(key).push([t, ms]);
+      };
+      for (const pid of groupPids(demo.child.pid)) {
+        sample(pid === demo.supervisorPid ? `supervisor ${pid}` : `pid ${pid}`, cpuMs(pid));
+      }
+      // This process too (it samples all of this).
+      const own = process.cpuUsage();
+      sample("the bench itself", (own.user + own.system) / 1000);
     }, 250);
     let window;
     if (upgrade) {
@@ -140,7 +158,7 @@ async function run(upgrade) {
     const result = await load.done;
     clearInterval(sampler);
     counters.push([Date.now() - start, readTcpCounters()]);
-    return { result, window, counters, queue };
+    return { result, window, counters, queue, cpu, machine };
   } finally {
     await demo.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -218,11 +236,61 @@ function timeline(result) {
   return bins;
 }
 
+/** How many of the requests sent in each 500 ms from the warm-up's end were answered (thousands). */
+function sentTimeline({ resT, resLat }) {
+  const bins = [];
+  for (let t = WARM_UP; t < DURATION * 1000; t += 500) bins.push(0);
+  for (let i = 0; i < resT.length; i++) {
+    const bin = Math.floor((resT[i] - resLat[i] - WARM_UP) / 500);
+    if (bin >= 0 && bin < bins.length) bins[bin]++;
+  }
+  return bins.map((n) => (n / 1000).toFixed(1));
+}
+
 /** The largest accept queue sampled in each 500 ms from the warm-up's end. */
 function queueTimeline(queue) {
   const bins = [];
   for (let t = WARM_UP; t < DURATION * 1000; t += 500) {
     bins.push(Math.max(0, ...queue.filter(([at]) => at >= t && at < t + 500).map(([, q]) => q)));
+  }
+  return bins;
+}
+
+/**
+ * Each generation's CPU (% of one core) in each 500 ms from the warm-up's end,
+ * from the samples of its CPU time; "-" where it was not running.
+ */
+function cpuTimeline(cpu) {
+  return [...cpu].map(([name, series]) => {
+    const bins = [];
+    for (let t = WARM_UP; t < DURATION * 1000; t += 500) {
+      // From the last sample at or before the bin's start to the last one inside it.
+      const first = series.findLast(([at]) => at <= t);
+      const last = series.findLast(([at]) => at < t + 500);
+      if (!first || !last || last[0] <= first[0]) {
+        bins.push("-");
+        continue;
+      }
+      const [t0, c0] = first;
+      const [t1, c1] = last;
+      bins.push(String(Math.round((100 * (c1 - c0)) / (t1 - t0))));
+    }
+    return { name, bins };
+  });
+}
+
+/** The machine's busy share (% of all its cores) in each 500 ms from the warm-up's end. */
+function machineTimeline(machine) {
+  const bins = [];
+  for (let t = WARM_UP; t < DURATION * 1000; t += 500) {
+    const first = machine.findLast(([at]) => at <= t);
+    const last = machine.findLast(([at]) => at < t + 500);
+    if (!first || !last || last[1].total <= first[1].total) {
+      bins.push("-");
+      continue;
+    }
+    const busy = last[1].busy - first[1].busy;
+    bins.push(String(Math.round((100 * busy) / (last[1].total - first[1].total))));
   }
   return bins;
 }
@@ -242,7 +310,7 @@ const { from, to } = upgraded.window;
 const rows = [
   ["without upgrade", steady],
   ["with one upgrade", upgraded],
-].map(([label, { result, counters, queue }]) => {
+].map(([label, { result, counters, queue, cpu, machine }]) => {
   const win = {
     ...percentiles(result, from, to),
     failed: failures(result, from, to),
@@ -266,7 +334,10 @@ const rows = [
     inWarmUp,
     undated,
     timeline: timeline(result),
+    sent: sentTimeline(result),
     queue: queueTimeline(queue),
+    cpu: cpuTimeline(cpu),
+    machine: machineTimeline(machine),
   };
 });
 const lines = [
@@ -298,9 +369,21 @@ const lines = [
   "",
   ...rows.map((r) => `- ${r.label}: ${r.timeline.join(" ")}`),
   "",
+  "Requests sent in each 500 ms (thousands, those answered):",
+  "",
+  ...rows.map((r) => `- ${r.label}: ${r.sent.join(" ")}`),
+  "",
   "The listener's accept queue (connections waiting to be accepted), largest of each 500 ms:",
   "",
   ...rows.map((r) => `- ${r.label}: ${r.queue.join(" ")}`),
+  "",
+  "CPU of each generation, the supervisor and this bench (% of one core; 2 cores here, shared with the load generator) in each 500 ms:",
+  "",
+  ...rows.flatMap((r) => r.cpu.map((c) => `- ${r.label}, ${c.name}: ${c.bins.join(" ")}`)),
+  "",
+  "The machine's busy time (% of all its cores, steal included) in each 500 ms:",
+  "",
+  ...rows.map((r) => `- ${r.label}: ${r.machine.join(" ")}`),
   "",
   "In the window: the load generator's CPU, responses by latency (ms), and the kernel's TCP counters",
   "(this network namespace, so other traffic on the machine counts too):",

@@ -22,6 +22,8 @@ const pidFile = process.env.DEMO_PID_FILE ?? "demo.pid";
 // Over how many ms the drain asks keep-alive clients to reconnect (for bench/storm_bench.mjs;
 // unset: HttpDrain's default, and none for the native servers).
 const spread = process.env.DEMO_DRAIN_SPREAD ? Number(process.env.DEMO_DRAIN_SPREAD) : undefined;
+/** How many Deno.serve servers accept on the socket (serveDeno's `acceptLoops`); unset: 1. */
+const acceptLoops = process.env.DEMO_ACCEPT_LOOPS ? Number(process.env.DEMO_ACCEPT_LOOPS) : undefined;
 
 const upg = new Upgrader({ pidFile });
 
@@ -92,7 +94,7 @@ async function serveNative(
   };
   return "Bun" in globalThis
     ? await serveBun(ln, { fetch: handler, onEvent })
-    : await serveDeno(ln, handler, { onEvent });
+    : await serveDeno(ln, handler, { onEvent, acceptLoops });
 }
 
 /** Go's default log timestamp: 2021/07/04 15:02:47. */

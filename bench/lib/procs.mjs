@@ -57,6 +57,39 @@ export function addDescendants(pids) {
   return pids;
 }
 
+/** Every live process whose process group is `pgid`. */
+export function groupPids(pgid) {
+  const pids = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // Fields 3 and 5 of stat(5): state, pgrp.
+      if (fields[0] !== "Z" && Number(fields[2]) === pgid) pids.push(Number(name));
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return pids;
+}
+
+/**
+ * The machine's CPU time so far from /proc/stat, in ms summed over all cores:
+ * `busy` (user, nice, system, irq, softirq, steal) and `total` (with idle
+ * and iowait).
+ */
+export function machineCpuMs() {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1)
+    .map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = fields;
+  const toMs = (ticks) => (ticks * 1000) / CLK_TCK;
+  return {
+    busy: toMs(user + nice + system + irq + softirq + steal),
+    total: toMs(user + nice + system + idle + iowait + irq + softirq + steal),
+  };
+}
+
 /** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ, 100 on Linux). */
 export const CLK_TCK = 100;
 

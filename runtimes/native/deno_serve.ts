@@ -32,7 +32,15 @@ import {
   timedOut,
   withClose,
 } from "./common.ts";
-import { adoptInto, detach, realAddress, type Transplant } from "./transplant.ts";
+import {
+  adoptInto,
+  detach,
+  placeholderFd,
+  realAddress,
+  type Transplant,
+  transplantCopy,
+} from "./transplant.ts";
+import { TableflipError } from "../../src/errors.ts";
 
 /** `Deno.NetAddr` for TCP. */
 export interface DenoNetAddr {
@@ -57,6 +65,13 @@ export type DenoServeHandler = (
 export interface DenoServeOptions extends NativeOptions {
   /** As `Deno.serve`'s `onError`: the response for a handler that threw. */
   onError?: (error: unknown) => Response | Promise<Response>;
+  /**
+   * How many `Deno.serve` servers accept on the socket, in this one process
+   * (each has an accept loop of its own; all run the same handler). A busy
+   * `Deno.serve` takes in new connections slowly, and more loops take them in
+   * sooner (bench/README.md, the storm section). Default 1.
+   */
+  acceptLoops?: number;
 }
 
 /** The slice of `Deno.HttpServer` used here. */
@@ -133,6 +148,7 @@ export async function serveDeno(
   options: DenoServeOptions = {},
 ): Promise<NativeHttpServer> {
   const kind: NativeKind = "Deno.serve";
+  const loops = acceptLoopsOf(options.acceptLoops);
   const address = tcpAddress(listener, kind);
   const portable = portableServer(
     listener,
@@ -160,55 +176,78 @@ export async function serveDeno(
     if (!draining || !schedule.due(info.remoteAddr.port)) return handler(request, info);
     return Promise.resolve(handler(request, info)).then(withClose);
   };
-  let server: DenoHttpServer;
+  const servers: DenoHttpServer[] = [];
+  const shutdownAll = () => Promise.all(servers.map((s) => s.shutdown())).then(() => {});
   try {
-    server = D.serve(
-      { hostname: "127.0.0.1", port: 0, onListen() {}, onError: options.onError },
-      wrapped,
-    );
+    for (let i = 0; i < loops; i++) {
+      servers.push(D.serve(
+        { hostname: "127.0.0.1", port: 0, onListen() {}, onError: options.onError },
+        wrapped,
+      ));
+    }
   } catch (error) {
+    await timedOut(shutdownAll(), 1000);
     return fallback(`Deno.serve on 127.0.0.1:0 failed: ${(error as Error).message}`, error);
   }
-  let t: Transplant;
+  const moved: Transplant[] = [];
   try {
-    t = await adoptInto(libc, listener, address, server.addr.port, async () => {
-      const ok = await probeUntilSeen(
-        probeHost(address),
-        address.port,
-        token,
-        () => seen,
-        options.probeTimeout ?? 3000,
-      );
-      if (!ok) throw new Error("the self-connect probe never reached Deno.serve");
-    });
+    moved.push(
+      await adoptInto(libc, listener, address, servers[0].addr.port, async () => {
+        const ok = await probeUntilSeen(
+          probeHost(address),
+          address.port,
+          token,
+          () => seen,
+          options.probeTimeout ?? 3000,
+        );
+        if (!ok) throw new Error("the self-connect probe never reached Deno.serve");
+      }),
+    );
+    for (const extra of servers.slice(1)) {
+      moved.push(transplantCopy(libc, moved[0], placeholderFd(libc, extra.addr.port)));
+    }
   } catch (error) {
-    await timedOut(server.shutdown(), 1000);
+    for (const t of moved.slice(1)) detach(libc, t);
+    await timedOut(shutdownAll(), 1000);
     return fallback(`fd transplant failed: ${(error as Error).message}`, error);
   }
   portable.handOver = true;
-  const real = realAddress(libc, t.fd, address);
-  emit(options.onEvent, { type: "native-serving", server: kind, fd: t.fd, ...real });
+  const fd = moved[0].fd;
+  const real = realAddress(libc, fd, address);
+  emit(options.onEvent, { type: "native-serving", server: kind, fd, ...real });
 
   return {
     native: true,
     addr: { transport: "tcp", ...real },
-    finished: server.finished,
+    finished: Promise.all(servers.map((s) => s.finished)).then(() => {}),
     shutdown: drainOnce(schedule, async (spread, opts) => {
       draining = true;
       let error: unknown;
-      try {
-        detach(libc, t);
-      } catch (e) {
-        error = e;
+      for (const t of moved) {
+        try {
+          detach(libc, t);
+        } catch (e) {
+          error ??= e;
+        }
       }
-      emit(options.onEvent, { type: "native-detached", server: kind, fd: t.fd, error });
+      emit(options.onEvent, { type: "native-detached", server: kind, fd, error });
       const closingPortable = portable.shutdown(opts.timeout);
       await sleep(spread + (opts.closeGrace ?? 500));
-      const forced = await timedOut(server.shutdown(), opts.timeout ?? 30_000);
+      const forced = await timedOut(shutdownAll(), opts.timeout ?? 30_000);
       await closingPortable;
       emit(options.onEvent, { type: "native-drained", server: kind, forced });
     }),
   };
+}
+
+/** `acceptLoops` as given (default 1); throws a typed error unless it is a whole number from 1 to 64. */
+function acceptLoopsOf(loops: number | undefined): number {
+  if (loops === undefined) return 1;
+  if (Number.isInteger(loops) && loops >= 1 && loops <= 64) return loops;
+  throw new TableflipError(
+    "ERR_INVALID_ARGUMENT",
+    `acceptLoops must be a whole number from 1 to 64, got ${String(loops)}`,
+  );
 }
 
 /** A `Deno.Listener` on the upgrader's listener; see {@link listenDeno}. */

@@ -164,6 +164,27 @@ export function transplant(libc: Libc, source: number, target: number): Transpla
   const ino = inodeOf(libc, source);
   if (!ino) throw transplantError(`cannot read the inode of fd ${source}`);
   const owners = socketFds(libc, ino, target);
+  moveUnder(libc, source, target, registrations);
+  const parked = owners.map((fd) => ({ fd, registrations: park(libc, fd) }));
+  return { fd: target, registrations, parked, ino };
+}
+
+/**
+ * Puts the socket of `first` (a transplant done before) under one more
+ * placeholder fd `target` of the runtime, registered as the runtime made it:
+ * one more accept loop on the same socket. Parks nothing (`first` did).
+ */
+export function transplantCopy(libc: Libc, first: Transplant, target: number): Transplant {
+  const registrations = registrationsOf(libc, target);
+  if (registrations.length === 0) {
+    throw transplantError(`fd ${target} (the native placeholder) is in no epoll instance`);
+  }
+  moveUnder(libc, first.fd, target, registrations);
+  return { fd: target, registrations, parked: [], ino: first.ino };
+}
+
+/** A copy of `source` replaces `target` (dropping its registrations), registered again with `registrations`. */
+function moveUnder(libc: Libc, source: number, target: number, registrations: Registration[]): void {
   const copy = libc.dup(source);
   try {
     // The runtime accepts until EAGAIN: a blocking socket would freeze its loop.
@@ -173,8 +194,6 @@ export function transplant(libc: Libc, source: number, target: number): Transpla
     libc.close(copy);
   }
   for (const r of registrations) libc.epollCtl(r.epfd, EPOLL_CTL_ADD, target, r.events, r.data);
-  const parked = owners.map((fd) => ({ fd, registrations: park(libc, fd) }));
-  return { fd: target, registrations, parked, ino };
 }
 
 /** Every fd of the listening socket with inode `ino` except `except` (the node:net server's, copies). */
