@@ -336,7 +336,7 @@ const rows = [
     timeline: timeline(result),
     sent: sentTimeline(result),
     queue: queueTimeline(queue),
-    cpu: cpuTimeline(cpu),
+    cpu: cpuTimeline(new Map([...cpu, ["the load generator", result.cpuSeries]])),
     machine: machineTimeline(machine),
   };
 });
@@ -377,7 +377,7 @@ const lines = [
   "",
   ...rows.map((r) => `- ${r.label}: ${r.queue.join(" ")}`),
   "",
-  "CPU of each generation, the supervisor and this bench (% of one core; 2 cores here, shared with the load generator) in each 500 ms:",
+  "CPU of each generation, the supervisor, this bench and the load generator (% of one core; 2 cores here) in each 500 ms:",
   "",
   ...rows.flatMap((r) => r.cpu.map((c) => `- ${r.label}, ${c.name}: ${c.bins.join(" ")}`)),
   "",

@@ -23,7 +23,9 @@ const pidFile = process.env.DEMO_PID_FILE ?? "demo.pid";
 // unset: HttpDrain's default, and none for the native servers).
 const spread = process.env.DEMO_DRAIN_SPREAD ? Number(process.env.DEMO_DRAIN_SPREAD) : undefined;
 /** How many Deno.serve servers accept on the socket (serveDeno's `acceptLoops`); unset: 1. */
-const acceptLoops = process.env.DEMO_ACCEPT_LOOPS ? Number(process.env.DEMO_ACCEPT_LOOPS) : undefined;
+const acceptLoops = process.env.DEMO_ACCEPT_LOOPS
+  ? Number(process.env.DEMO_ACCEPT_LOOPS)
+  : undefined;
 
 const upg = new Upgrader({ pidFile });
 

@@ -327,4 +327,42 @@ for (const runtime of ["node20", "node22", "node24", "bun"]) {
   });
 }
 
+// Why an upgrade without the supervisor slows the old process down on Node and
+// Deno (bench/README.md, the storm section): spawning with an fd past stdio,
+// as an upgrade does, forks, and every page the parent writes afterwards takes
+// a copy-on-write fault; Bun spawns with vfork. Under `tableflip run` the
+// supervisor, a small process, spawns instead of the serving one.
+const SPAWN_COW_PROBE = join(ROOT, "test", "fixtures", "spawn_cow_probe.mjs");
+for (
+  const [runtime, forks] of [["node20", true], ["node22", true], ["node24", true], ["bun", false], [
+    "deno",
+    true,
+  ]] as const
+) {
+  test(`${runtime}: spawning with an extra fd ${forks ? "forks: every page written after it faults" : "does not fork the parent's memory"}`, async () => {
+    const p = new Probe(commandFor(runtime, SPAWN_COW_PROBE, ["64", "extra"]));
+    try {
+      const { pages, faults } = await p.line((l) => typeof l.faults === "number");
+      if (forks) {
+        assert.ok((faults as number) >= (pages as number), `${faults} faults for ${pages} pages`);
+      } else {assert.ok(
+          (faults as number) < (pages as number) / 4,
+          `${faults} faults for ${pages} pages`,
+        );}
+    } finally {
+      await p.kill();
+    }
+  });
+}
+
+test("deno: spawning with stdio alone does not fork the parent's memory (posix_spawn)", async () => {
+  const p = new Probe(commandFor("deno", SPAWN_COW_PROBE, ["64", "plain"]));
+  try {
+    const { pages, faults } = await p.line((l) => typeof l.faults === "number");
+    assert.ok((faults as number) < (pages as number) / 4, `${faults} faults for ${pages} pages`);
+  } finally {
+    await p.kill();
+  }
+});
+
 test.run();

@@ -184,7 +184,12 @@ export function transplantCopy(libc: Libc, first: Transplant, target: number): T
 }
 
 /** A copy of `source` replaces `target` (dropping its registrations), registered again with `registrations`. */
-function moveUnder(libc: Libc, source: number, target: number, registrations: Registration[]): void {
+function moveUnder(
+  libc: Libc,
+  source: number,
+  target: number,
+  registrations: Registration[],
+): void {
   const copy = libc.dup(source);
   try {
     // The runtime accepts until EAGAIN: a blocking socket would freeze its loop.
