@@ -239,6 +239,49 @@ if (!IS_DENO && !IS_BUN) {
       await serving;
       assert.is(await probe(port), "ECONNREFUSED");
     });
+
+    test("Deno.serve with acceptLoops: 4 servers accept on the one socket; the drain detaches every one", async () => {
+      const { ln, port, accepted } = await listener();
+      const { libc } = await import("../runtimes/libc/deno.ts");
+      const fd = listeningFdsAt(libc, "127.0.0.1", port)[0];
+      const events: NativeEvent[] = [];
+      const s = await serveDeno(ln, () => new Response("loops\n"), {
+        acceptLoops: 4,
+        onEvent: (e) => events.push(e),
+      });
+      assert.is(s.native, true, JSON.stringify(events));
+      // The node:net listener's fd (parked) and one per Deno.serve.
+      assert.is(listeningFdsAt(libc, "127.0.0.1", port).length, 5);
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => get({ port }, `/l${i}`)),
+      );
+      assert.ok(answers.every((a) => a.status === 200 && a.body === "loops\n"));
+      assert.is(accepted(), 0, "the parked node:net listener accepted a connection");
+      // Another holder of the socket, as the next generation: after the drain it gets everything.
+      const other = net.createServer((c) => c.end("other\n"));
+      await new Promise<void>((resolve) => other.listen({ fd: libc.dup(fd) }, resolve));
+      await s.shutdown({ closeGrace: 50 });
+      for (let i = 0; i < 20; i++) assert.is(await readAll(port), "other\n");
+      await new Promise((resolve) => other.close(resolve));
+      assert.is(await probe(port), "ECONNREFUSED", "no copy of the socket is left open");
+    });
+
+    test("Deno.serve: acceptLoops that is not a whole number from 1 to 64 is a typed error", async () => {
+      const { ln } = await listener();
+      try {
+        for (const bad of [0, 1.5, 65, Number.NaN]) {
+          const error = await serveDeno(ln, () => new Response(""), { acceptLoops: bad }).then(
+            () => undefined,
+            (e) => e,
+          );
+          assert.is(error?.code, "ERR_INVALID_ARGUMENT", String(bad));
+          assert.match(error.message, /acceptLoops/);
+        }
+        assert.ok(ln.listening, "the listener is untouched");
+      } finally {
+        await new Promise((resolve) => ln.close(resolve));
+      }
+    });
   }
 }
 
