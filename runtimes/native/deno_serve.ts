@@ -39,6 +39,7 @@ import {
   realAddress,
   type Transplant,
   transplantCopy,
+  unpark,
 } from "./transplant.ts";
 import { TableflipError } from "../../src/errors.ts";
 
@@ -207,7 +208,10 @@ export async function serveDeno(
       moved.push(transplantCopy(libc, moved[0], placeholderFd(libc, extra.addr.port)));
     }
   } catch (error) {
-    for (const t of moved.slice(1)) detach(libc, t);
+    // adoptInto undoes its own failure; a copy's failure leaves the first
+    // transplant in place: undo it too, so the node:net listener accepts again.
+    for (const t of moved) detach(libc, t);
+    if (moved[0]) unpark(libc, moved[0]);
     await timedOut(shutdownAll(), 1000);
     return fallback(`fd transplant failed: ${(error as Error).message}`, error);
   }
