@@ -131,23 +131,23 @@ async function run(upgrade) {
     const cpu = new Map();
     // And the whole machine's: is it saturated then?
     const machine = [];
+    const sample = (key, t, ms) => {
+      if (ms === undefined) return;
+      if (!cpu.has(key)) cpu.set(key, []);
+      cpu.get(key).push([t, ms]);
+    };
     const sampler = setInterval(() => {
       const t = Date.now() - start;
       counters.push([t, readTcpCounters()]);
       queue.push([t, acceptQueueOfListener(demo.port) ?? 0]);
       machine.push([t, machineCpuMs()]);
       // The service runs in a process group of its own: every generation, from its start.
-      const sample = (key, ms) => {
-        if (ms === undefined) return;
-        if (!cpu.has(key)) cpu.set(key, []);
-        cpu.get(key).push([t, ms]);
-      };
       for (const pid of groupPids(demo.child.pid)) {
-        sample(pid === demo.supervisorPid ? `supervisor ${pid}` : `pid ${pid}`, cpuMs(pid));
+        sample(pid === demo.supervisorPid ? `supervisor ${pid}` : `pid ${pid}`, t, cpuMs(pid));
       }
       // This process too (it samples all of this).
       const own = process.cpuUsage();
-      sample("the bench itself", (own.user + own.system) / 1000);
+      sample("the bench itself", t, (own.user + own.system) / 1000);
     }, 250);
     let window;
     if (upgrade) {
@@ -227,72 +227,72 @@ function histogram({ resT, resLat }, from, to) {
   return Object.fromEntries(BUCKETS.map((b, i) => [`<${b}`, counts[i]]));
 }
 
+/** `f(t)` for the start `t` (ms) of each 500 ms from the warm-up's end to the run's. */
+function perBin(f) {
+  const bins = [];
+  for (let t = WARM_UP; t < DURATION * 1000; t += 500) bins.push(f(t));
+  return bins;
+}
+
 /** p99 (ms) of the requests sent in each 500 ms from the warm-up's end: where the spike is. */
 function timeline(result) {
-  const bins = [];
-  for (let t = WARM_UP; t < DURATION * 1000; t += 500) {
-    bins.push(Math.round(percentiles(result, t, t + 500).p99 || 0));
-  }
-  return bins;
+  return perBin((t) => Math.round(percentiles(result, t, t + 500).p99 || 0));
 }
 
 /** How many of the requests sent in each 500 ms from the warm-up's end were answered (thousands). */
 function sentTimeline({ resT, resLat }) {
-  const bins = [];
-  for (let t = WARM_UP; t < DURATION * 1000; t += 500) bins.push(0);
+  const counts = perBin(() => 0);
   for (let i = 0; i < resT.length; i++) {
     const bin = Math.floor((resT[i] - resLat[i] - WARM_UP) / 500);
-    if (bin >= 0 && bin < bins.length) bins[bin]++;
+    if (bin >= 0 && bin < counts.length) counts[bin]++;
   }
-  return bins.map((n) => (n / 1000).toFixed(1));
+  return counts.map((n) => (n / 1000).toFixed(1));
 }
 
 /** The largest accept queue sampled in each 500 ms from the warm-up's end. */
 function queueTimeline(queue) {
-  const bins = [];
-  for (let t = WARM_UP; t < DURATION * 1000; t += 500) {
-    bins.push(Math.max(0, ...queue.filter(([at]) => at >= t && at < t + 500).map(([, q]) => q)));
-  }
-  return bins;
+  return perBin((t) =>
+    Math.max(0, ...queue.filter(([at]) => at >= t && at < t + 500).map(([, q]) => q))
+  );
 }
 
 /**
- * Each generation's CPU (% of one core) in each 500 ms from the warm-up's end,
- * from the samples of its CPU time; "-" where it was not running.
+ * The samples `[t, value]` of a cumulative series that span the 500 ms from
+ * `t`: the last at or before `t` and the last inside; undefined unless both
+ * exist, in that order.
+ */
+function spanAt(series, t) {
+  const first = series.findLast(([at]) => at <= t);
+  const last = series.findLast(([at]) => at < t + 500);
+  return first && last && last[0] > first[0] ? [first, last] : undefined;
+}
+
+/**
+ * The CPU (% of one core) of each named series of CPU time (ms) in each 500 ms
+ * from the warm-up's end; "-" where it was not running.
  */
 function cpuTimeline(cpu) {
-  return [...cpu].map(([name, series]) => {
-    const bins = [];
-    for (let t = WARM_UP; t < DURATION * 1000; t += 500) {
-      // From the last sample at or before the bin's start to the last one inside it.
-      const first = series.findLast(([at]) => at <= t);
-      const last = series.findLast(([at]) => at < t + 500);
-      if (!first || !last || last[0] <= first[0]) {
-        bins.push("-");
-        continue;
-      }
-      const [t0, c0] = first;
-      const [t1, c1] = last;
-      bins.push(String(Math.round((100 * (c1 - c0)) / (t1 - t0))));
-    }
-    return { name, bins };
-  });
+  return [...cpu].map(([name, series]) => ({
+    name,
+    bins: perBin((t) => {
+      const span = spanAt(series, t);
+      if (!span) return "-";
+      const [[t0, c0], [t1, c1]] = span;
+      return String(Math.round((100 * (c1 - c0)) / (t1 - t0)));
+    }),
+  }));
 }
 
 /** The machine's busy share (% of all its cores) in each 500 ms from the warm-up's end. */
 function machineTimeline(machine) {
-  const bins = [];
-  for (let t = WARM_UP; t < DURATION * 1000; t += 500) {
-    const first = machine.findLast(([at]) => at <= t);
-    const last = machine.findLast(([at]) => at < t + 500);
-    if (!first || !last || last[1].total <= first[1].total) {
-      bins.push("-");
-      continue;
-    }
-    const busy = last[1].busy - first[1].busy;
-    bins.push(String(Math.round((100 * busy) / (last[1].total - first[1].total))));
-  }
-  return bins;
+  return perBin((t) => {
+    const span = spanAt(machine, t);
+    if (!span) return "-";
+    const [[, a], [, b]] = span;
+    return b.total > a.total
+      ? String(Math.round((100 * (b.busy - a.busy)) / (b.total - a.total)))
+      : "-";
+  });
 }
 
 /**

@@ -16,7 +16,7 @@ import process from "node:process";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { commandFor, ROOT, runtime as lookupRuntime } from "../scripts/runtimes.mjs";
-import { alive, rss, stateOf } from "./lib/procs.mjs";
+import { alive, processes, rss } from "./lib/procs.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -99,17 +99,11 @@ try {
   }
   const living = pids.filter(alive);
   const zombies = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      // Generations whose parent exited are init's to reap, on init's schedule; an
-      // unreaped child of a live generation would be this library's fault.
-      if (stateOf(Number(name)) === "Z" && pids.includes(ppid)) {
-        zombies.push(Number(name));
-      }
-    } catch { /* gone */ }
+  for (const [pid, fields] of processes()) {
+    // Generations whose parent exited are init's to reap, on init's schedule; an
+    // unreaped child of a live generation would be this library's fault (fields 3
+    // and 4 of stat(5): state, ppid).
+    if (fields[0] === "Z" && pids.includes(Number(fields[1]))) zombies.push(pid);
   }
   // Runtimes open a few fds lazily (io_uring, thread-pool pipes): compare the most any of
   // the first five generations held with the last one; a leak grows with every upgrade.

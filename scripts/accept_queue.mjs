@@ -31,9 +31,9 @@ export function acceptQueue(port) {
 let hasSs;
 
 /**
- * As {@link acceptQueue} (but IPv6 listeners of the port count too), through `ss -Hltn` (listening sockets only: cheap
- * however many connections there are); falls back to {@link acceptQueue}
- * without `ss`.
+ * As {@link acceptQueue} (but IPv6 listeners of the port count too), through
+ * `ss -Hltn` (listening sockets only: cheap however many connections there
+ * are); falls back to {@link acceptQueue} without `ss`.
  */
 export function acceptQueueOfListener(port) {
   if (hasSs !== false) {

@@ -333,36 +333,31 @@ for (const runtime of ["node20", "node22", "node24", "bun"]) {
 // a copy-on-write fault; Bun spawns with vfork. Under `tableflip run` the
 // supervisor, a small process, spawns instead of the serving one.
 const SPAWN_COW_PROBE = join(ROOT, "test", "fixtures", "spawn_cow_probe.mjs");
-for (
-  const [runtime, forks] of [["node20", true], ["node22", true], ["node24", true], ["bun", false], [
-    "deno",
-    true,
-  ]] as const
-) {
-  test(`${runtime}: spawning with an extra fd ${forks ? "forks: every page written after it faults" : "does not fork the parent's memory"}`, async () => {
-    const p = new Probe(commandFor(runtime, SPAWN_COW_PROBE, ["64", "extra"]));
+/** [runtime, how the child gets its fds ("extra": one past stdio, as an upgrade; "plain": stdio alone), whether it forks]. */
+const SPAWNS = [
+  ["node20", "extra", true],
+  ["node22", "extra", true],
+  ["node24", "extra", true],
+  ["bun", "extra", false],
+  ["deno", "extra", true],
+  ["deno", "plain", false],
+] as const;
+for (const [runtime, stdio, forks] of SPAWNS) {
+  const how = stdio === "extra" ? "with an extra fd" : "with stdio alone";
+  const what = forks
+    ? "forks: every page written after it faults"
+    : "does not fork the parent's memory";
+  test(`${runtime}: spawning ${how} ${what}`, async () => {
+    const p = new Probe(commandFor(runtime, SPAWN_COW_PROBE, ["64", stdio]));
     try {
       const { pages, faults } = await p.line((l) => typeof l.faults === "number");
-      if (forks) {
-        assert.ok((faults as number) >= (pages as number), `${faults} faults for ${pages} pages`);
-      } else {assert.ok(
-          (faults as number) < (pages as number) / 4,
-          `${faults} faults for ${pages} pages`,
-        );}
+      const [f, n] = [faults as number, pages as number];
+      if (forks) assert.ok(f >= n, `${f} faults for ${n} pages`);
+      else assert.ok(f < n / 4, `${f} faults for ${n} pages`);
     } finally {
       await p.kill();
     }
   });
 }
-
-test("deno: spawning with stdio alone does not fork the parent's memory (posix_spawn)", async () => {
-  const p = new Probe(commandFor("deno", SPAWN_COW_PROBE, ["64", "plain"]));
-  try {
-    const { pages, faults } = await p.line((l) => typeof l.faults === "number");
-    assert.ok((faults as number) < (pages as number) / 4, `${faults} faults for ${pages} pages`);
-  } finally {
-    await p.kill();
-  }
-});
 
 test.run();

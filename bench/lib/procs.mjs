@@ -12,13 +12,31 @@ export function alive(pid) {
   return stateOf(pid) !== "Z";
 }
 
-/** The state letter of `pid` from /proc/<pid>/stat, or undefined if it is gone. */
-export function stateOf(pid) {
+/**
+ * The fields of /proc/<pid>/stat from the third (state) on, or undefined if
+ * it is gone: stat(5)'s field N is `[N - 3]` (the command name before them may
+ * hold spaces and parentheses, so they are read from its last ")").
+ */
+export function statFields(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
     return undefined;
+  }
+}
+
+/** The state letter of `pid` from /proc/<pid>/stat, or undefined if it is gone. */
+export function stateOf(pid) {
+  return statFields(pid)?.[0];
+}
+
+/** Every pid in /proc, with the fields of its stat (see {@link statFields}). */
+export function* processes() {
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const fields = statFields(name);
+    if (fields) yield [Number(name), fields];
   }
 }
 
@@ -38,19 +56,11 @@ export function addDescendants(pids) {
   let grew = true;
   while (grew) {
     grew = false;
-    for (const name of readdirSync("/proc")) {
-      if (!/^\d+$/.test(name)) continue;
-      const pid = Number(name);
-      if (pids.has(pid)) continue;
-      try {
-        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-        if (pids.has(ppid)) {
-          pids.add(pid);
-          grew = true;
-        }
-      } catch {
-        // Exited while we looked.
+    for (const [pid, fields] of processes()) {
+      // Field 4 of stat(5): ppid.
+      if (!pids.has(pid) && pids.has(Number(fields[1]))) {
+        pids.add(pid);
+        grew = true;
       }
     }
   }
@@ -60,16 +70,9 @@ export function addDescendants(pids) {
 /** Every live process whose process group is `pgid`. */
 export function groupPids(pgid) {
   const pids = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      // Fields 3 and 5 of stat(5): state, pgrp.
-      if (fields[0] !== "Z" && Number(fields[2]) === pgid) pids.push(Number(name));
-    } catch {
-      // Exited while we looked.
-    }
+  // Fields 3 and 5 of stat(5): state, pgrp.
+  for (const [pid, fields] of processes()) {
+    if (fields[0] !== "Z" && Number(fields[2]) === pgid) pids.push(pid);
   }
   return pids;
 }
@@ -98,14 +101,9 @@ export const TICKS_PER_SECOND = CLK_TCK;
 
 /** utime + stime of `pid` (all its threads) in clock ticks, or undefined if it is gone. */
 function ticksOf(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // Fields 14 and 15 of stat(5): utime, stime; `fields` starts at field 3 (state).
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return undefined;
-  }
+  const fields = statFields(pid);
+  // Fields 14 and 15 of stat(5): utime, stime.
+  return fields && Number(fields[11]) + Number(fields[12]);
 }
 
 /** utime + stime of `pid` (all its threads) in ms, or undefined if it is gone. */
