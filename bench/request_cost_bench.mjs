@@ -14,7 +14,9 @@
 //   node bench/request_cost_bench.mjs --rounds 4 --n1 3000 --n2 23000 --only 1   # plain and HttpDrain
 //
 // The servers: plain; the package loaded (--only import); an empty second
-// "request" listener (noop); with HttpDrain (1). Plain always runs.
+// "request" listener (noop); with HttpDrain (1); connections accepted by a
+// plain net server and handed to the http server, as on the Node backend's
+// accept copies (forward). Plain always runs.
 //
 // Needs valgrind and h2load (apt-get install valgrind nghttp2-client).
 import { execFileSync, spawn } from "node:child_process";
@@ -56,6 +58,10 @@ const ALL = {
   // A second "request" listener that does nothing (HttpDrain adds one, first).
   "empty request listener": "noop",
   "with HttpDrain": "1",
+  // Connections accepted by a plain net server and handed over, as on the accept copies.
+  "accepted by a net server": "forward",
+  // The same, the net server accepting with the http server's options (allowHalfOpen).
+  "accepted by a net server, http's options": "forward-same",
 };
 const only = values.only?.split(",");
 const VARIANTS = Object.fromEntries(

@@ -13,6 +13,7 @@
 //   node bench/workers_bench.mjs --quick    # 1 round of 16 runs of 8 s: about 4 min
 //   node bench/workers_bench.mjs --only pm2,supervisor --connections 32 --modes keepalive
 //   node bench/workers_bench.mjs --load autocannon   # the generator of the runs before 2026-12-05
+//   node bench/workers_bench.mjs --reloads 0   # steady state: no reload in the runs
 //   node bench/workers_bench.mjs --render bench/results/workers.json
 //
 // Writes bench/results/workers.md and workers.json (--out DIR to change).
@@ -43,6 +44,7 @@ const { values } = parseArgs({
     modes: { type: "string", default: "keepalive,close" },
     render: { type: "string" },
     load: { type: "string", default: "wrk" },
+    reloads: { type: "string", default: "3" },
   },
 });
 if (!["wrk", "autocannon"].includes(values.load)) {
@@ -65,7 +67,12 @@ if (values.render) {
 const QUICK = values.quick;
 /** Load duration (s) and when each reload is asked for (s after the load starts, or later). */
 const DURATION = QUICK ? 8 : 12;
-const RELOADS_AT = QUICK ? [1.5, 3.5, 5.5] : [2.5, 5.5, 8.5];
+const RELOADS = Number(values.reloads);
+if (!Number.isInteger(RELOADS) || RELOADS < 0 || RELOADS > 3) {
+  console.error(`--reloads is 0 to 3, not ${values.reloads}`);
+  process.exit(2);
+}
+const RELOADS_AT = (QUICK ? [1.5, 3.5, 5.5] : [2.5, 5.5, 8.5]).slice(0, RELOADS);
 /** How long the bench waits for a reload's old workers to exit (else: recorded as null). */
 const RELOAD_LIMIT_MS = 15_000;
 /** Every configuration this many times; odd rounds take the variants in reverse order. */

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { createServer as createNetServer, type ListenOptions, Server as NetServer } from "node:net";
+import { type ListenOptions, Server as NetServer } from "node:net";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import process from "node:process";
 import type { ConnectionHandler, Listener, ParentLink } from "../src/backend.ts";
@@ -26,7 +26,7 @@ import { libc } from "./libc/bun.ts";
 import { LISTEN_BACKLOG } from "./listen_backlog.ts";
 import { ListenerFds } from "./listener_fds.ts";
 import { sendThroughLibc } from "./libc/sd_notify.ts";
-import { NodeBackend } from "./node.ts";
+import { acceptorFor, NodeBackend } from "./node.ts";
 import { holdWithLibc } from "./libc/hold.ts";
 import type { HeldSocket } from "./node_hold.ts";
 import type { ListenSpec as HoldSpec, Network } from "../src/address.ts";
@@ -206,7 +206,7 @@ export class BunBackend extends NodeBackend {
 function feederFor(handler: ConnectionHandler): Listener {
   const tlsOptions = httpsOptions(handler);
   if (!tlsOptions) {
-    const listener = createNetServer({ noDelay: true });
+    const listener = acceptorFor(handler);
     listener.on("connection", (socket) => handler.emit("connection", socket));
     return listener;
   }
