@@ -17,8 +17,9 @@
 //   node bench/storm_bench.mjs --runtime node22 --connections 1000 --spread 2000
 //   DEMO_SERVER=native node bench/storm_bench.mjs --runtime bun   # Bun.serve / Deno.serve
 //   node bench/storm_bench.mjs --via supervisor      # the demo under `tableflip run`
+//   node bench/storm_bench.mjs --via supervisor --workers 2   # ... with 2 workers per generation
 //
-// Writes bench/results/storm-<runtime>[-native][-supervisor]-<connections>.json and prints a markdown table.
+// Writes bench/results/storm-<runtime>[-native][-supervisor][-workersN]-<connections>.json and prints a markdown table.
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -46,12 +47,19 @@ const { values } = parseArgs({
     load: { type: "string", default: "h2load" },
     spread: { type: "string" },
     via: { type: "string", default: "direct" },
+    workers: { type: "string", default: "1" },
   },
 });
 /** The demo run directly, or under the supervisor (`tableflip run`), which passes Node its accept copies from the first generation on. */
 const VIA = values.via;
 if (!["direct", "supervisor"].includes(VIA)) {
   console.error(`--via is direct or supervisor, not ${VIA}`);
+  process.exit(2);
+}
+/** Under the supervisor, its --workers: each generation is that many processes. */
+const WORKERS = Number(values.workers);
+if (!Number.isInteger(WORKERS) || WORKERS < 1 || (WORKERS > 1 && VIA !== "supervisor")) {
+  console.error(`--workers is a whole number >= 1, above 1 only with --via supervisor`);
   process.exit(2);
 }
 const RUNTIME = values.runtime;
@@ -71,7 +79,14 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** Starts the demo, directly or under `tableflip run` (--via); resolves with the running service. */
 async function startDemo(dir) {
   const env = values.spread === undefined ? {} : { DEMO_DRAIN_SPREAD: values.spread };
-  const service = new Service({ via: VIA, runtime: RUNTIME, dir, port: await freePort(), env });
+  const service = new Service({
+    via: VIA,
+    runtime: RUNTIME,
+    dir,
+    port: await freePort(),
+    env,
+    workers: WORKERS,
+  });
   await service.start();
   return service;
 }
@@ -342,7 +357,7 @@ const rows = [
 });
 const lines = [
   `runtime ${RUNTIME}${
-    VIA === "supervisor" ? " under tableflip run" : ""
+    VIA === "supervisor" ? ` under tableflip run${WORKERS > 1 ? ` --workers ${WORKERS}` : ""}` : ""
   }, ${CONNECTIONS} keep-alive connections from ${values.load}, drain spread ${
     values.spread ?? "default"
   } ms, ${DURATION} s, window ${fmt(from / 1000)}-${fmt(to / 1000)} s (SIGHUP at ${
@@ -401,13 +416,14 @@ writeFileSync(
     ROOT,
     "bench",
     "results",
-    `storm-${RUNTIME}${NATIVE ? "-native" : ""}${
-      VIA === "supervisor" ? "-supervisor" : ""
+    `storm-${RUNTIME}${NATIVE ? "-native" : ""}${VIA === "supervisor" ? "-supervisor" : ""}${
+      WORKERS > 1 ? `-workers${WORKERS}` : ""
     }-${CONNECTIONS}.json`,
   ),
   JSON.stringify({
     runtime: RUNTIME,
     via: VIA,
+    workers: WORKERS,
     connections: CONNECTIONS,
     load: values.load,
     server: NATIVE ? "native" : "node:http",

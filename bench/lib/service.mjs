@@ -49,12 +49,14 @@ for (const [signal, number] of [["SIGHUP", 1], ["SIGINT", 2], ["SIGTERM", 15]]) 
 export class Service {
   /**
    * @param {{ via: "supervisor" | "direct", runtime: string, dir: string, port: number,
-   *   env?: Record<string, string> }} options
+   *   env?: Record<string, string>, workers?: number }} options
    *   `dir`: a private (0700) directory for the PID files and the control socket;
-   *   `env`: more environment for the demo (e.g. DEMO_DRAIN_SPREAD).
+   *   `env`: more environment for the demo (e.g. DEMO_DRAIN_SPREAD);
+   *   `workers`: under the supervisor, its `--workers` (default 1).
    */
-  constructor({ via, runtime, dir, port, env = {} }) {
+  constructor({ via, runtime, dir, port, env = {}, workers = 1 }) {
     this.via = via;
+    this.workers = workers;
     this.env = env;
     this.runtime = runtime;
     this.port = port;
@@ -74,6 +76,7 @@ export class Service {
       join(ROOT, "cli", "bin.ts"),
       [
         "run",
+        ...(this.workers > 1 ? ["--workers", String(this.workers)] : []),
         ...["--listen", `tcp:127.0.0.1:${this.port}`, "--pid-file", this.supPidFile],
         ...["--control", this.control, "--"],
         ...app,
@@ -97,7 +100,7 @@ export class Service {
     this.child.stderr.setEncoding("utf8");
     createInterface({ input: this.child.stderr }).on("line", (line) => {
       this.stderr = (this.stderr + line + "\n").slice(-4000);
-      const started = /generation \d+ started \(pid (\d+)\)/.exec(line);
+      const started = /generation \d+(?: worker \d+)? \(pid (\d+)\) started/.exec(line);
       if (started) this.generations.push(Number(started[1]));
     });
     if (this.via === "direct") {
@@ -107,8 +110,9 @@ export class Service {
         `the demo on ${this.runtime} to serve (stderr: ${this.stderr})`,
       );
     } else {
+      const ready = /generation 1( worker \d+)? \(pid \d+\) is ready/g;
       await until(
-        () => (/generation 1 \(pid \d+\) is ready/.test(this.stderr) ? true : undefined),
+        () => ((this.stderr.match(ready)?.length ?? 0) >= this.workers ? true : undefined),
         `the supervisor on ${this.runtime} to serve (stderr: ${this.stderr})`,
       );
     }
