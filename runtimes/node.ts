@@ -337,10 +337,9 @@ const ACCEPT_FIELDS = [
  * block list settings), to accept on its behalf: on another fd of the same
  * socket, or on a second socket of a server that listens already. Without
  * this, a connection handed to an `http.Server` came with `net`'s defaults,
- * not http's: not half-open (on Node 22 that alone cost 3-4% more CPU
- * instructions per request, bench/request_cost_bench.mjs), and without the
- * TCP keep-alive or block list the application set. `maxConnections` is not
- * carried over: each server counts its own connections.
+ * not http's (not half-open), and without the TCP keep-alive or the block
+ * list the application set (test/accept_copies.test.ts). `maxConnections` is
+ * not carried over: each server counts its own connections.
  */
 export function acceptorFor(handler?: ConnectionHandler): Listener {
   const server = createServer({ noDelay: true });
