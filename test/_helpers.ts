@@ -1,6 +1,14 @@
 // Shared test helpers: real processes, real sockets, events instead of sleeps.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, watch } from "node:fs";
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  watch,
+} from "node:fs";
 import type { EventEmitter } from "node:events";
 import http from "node:http";
 import net from "node:net";
@@ -129,9 +137,17 @@ export function startChaos(config: Record<string, unknown>): Fixture {
   return startFixture("chaos_server.ts", { CHAOS: JSON.stringify(config) });
 }
 
-/** A fresh temp directory (real path). */
+/** Temp directories made by {@link tempDir}, removed when the test process exits. */
+const made: string[] = [];
+process.on("exit", () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temp directory (real path), removed with its contents when the test process exits. */
 export function tempDir(prefix = "tableflip-"): string {
-  return realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+  made.push(dir);
+  return dir;
 }
 
 /**
