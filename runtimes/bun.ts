@@ -206,9 +206,7 @@ export class BunBackend extends NodeBackend {
 function feederFor(handler: ConnectionHandler): Listener {
   const tlsOptions = httpsOptions(handler);
   if (!tlsOptions) {
-    const listener = acceptorFor(handler);
-    listener.on("connection", (socket) => handler.emit("connection", socket));
-    return listener;
+    return acceptorFor(handler);
   }
   // node:tls is loaded here, on Bun, when an HTTPS server needs it: this module is loaded on
   // every runtime, and importing node:tls costs a Node process about 12 ms at each start.

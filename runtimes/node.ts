@@ -130,7 +130,7 @@ export class NodeBackend implements Backend {
   ): Promise<Listener> {
     const server = handler && !handler.listening && !used.has(handler)
       ? handler
-      : forwardTo(acceptorFor(handler), handler);
+      : acceptorFor(handler);
     used.add(server);
     return new Promise((resolve, reject) => {
       const onError = (error: Error) => {
@@ -290,7 +290,6 @@ async function acceptOnCopies(
   const extra: Listener[] = [];
   for (const fd of copies) {
     const server = acceptorFor(target);
-    server.on("connection", (socket: Socket) => target.emit("connection", socket));
     try {
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
@@ -334,8 +333,9 @@ const ACCEPT_FIELDS = [
 /**
  * A plain `net` server that accepts connections as `handler` would (its
  * half-open, pause-on-connect, no-delay, TCP keep-alive, buffer size and
- * block list settings), to accept on its behalf: on another fd of the same
- * socket, or on a second socket of a server that listens already. Without
+ * block list settings) and hands each one to it, to accept on its behalf: on
+ * another fd of the same socket, or on a second socket of a server that
+ * listens already. Without
  * this, a connection handed to an `http.Server` came with `net`'s defaults,
  * not http's (not half-open), and without the TCP keep-alive or the block
  * list the application set (test/accept_copies.test.ts). `maxConnections` is
@@ -347,13 +347,8 @@ export function acceptorFor(handler?: ConnectionHandler): Listener {
   const from = handler as unknown as Record<string, unknown>;
   const to = server as unknown as Record<string, unknown>;
   for (const field of ACCEPT_FIELDS) if (from[field] !== undefined) to[field] = from[field];
+  server.on("connection", (socket: Socket) => handler.emit("connection", socket));
   return server;
-}
-
-/** Hands every connection `listener` accepts to `handler`. */
-export function forwardTo(listener: Listener, handler?: ConnectionHandler): Listener {
-  if (handler) listener.on("connection", (socket: Socket) => handler.emit("connection", socket));
-  return listener;
 }
 
 /** The child's end of the control socket over a `node:net` socket. */

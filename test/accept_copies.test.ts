@@ -1,11 +1,10 @@
-// Connections a generation accepts on the extra fds of a listening socket
-// (the accept copies a Node parent passes a Node child, runtimes/node.ts), or
-// through the plain net server that feeds an http server on Bun, are handed
-// to the application's server as if it had accepted them itself: half-open
-// as its own (http's, not net's default) and with the TCP keep-alive it
-// asked for. Checked
-// on every connection of 24, under `tableflip run` (which passes copies on
-// Node), with the kernel's view of each socket from /proc/net/tcp.
+// Connections a Node generation accepts on the extra fds of a listening
+// socket (the accept copies a Node parent passes a Node child,
+// runtimes/node.ts) are handed to the application's server as if it had
+// accepted them itself: half-open as its own (http's, not net's default) and
+// with the TCP keep-alive it asked for. Checked on every connection of 24
+// under `tableflip run`, with the kernel's view of each socket from
+// /proc/net/tcp. Node only: Bun and Deno generations are given no copies.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
