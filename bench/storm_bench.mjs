@@ -59,7 +59,9 @@ if (!["direct", "supervisor"].includes(VIA)) {
 /** Under the supervisor, its --workers: each generation is that many processes. */
 const WORKERS = Number(values.workers);
 if (!Number.isInteger(WORKERS) || WORKERS < 1 || (WORKERS > 1 && VIA !== "supervisor")) {
-  console.error(`--workers is a whole number >= 1, above 1 only with --via supervisor`);
+  console.error(
+    `--workers is a whole number >= 1, above 1 only with --via supervisor; got ${values.workers} with --via ${VIA}`,
+  );
   process.exit(2);
 }
 const RUNTIME = values.runtime;
