@@ -48,6 +48,7 @@ const { values } = parseArgs({
     spread: { type: "string" },
     via: { type: "string", default: "direct" },
     workers: { type: "string", default: "1" },
+    rps: { type: "string" },
   },
 });
 /** The demo run directly, or under the supervisor (`tableflip run`), which passes Node its accept copies from the first generation on. */
@@ -64,11 +65,23 @@ if (!Number.isInteger(WORKERS) || WORKERS < 1 || (WORKERS > 1 && VIA !== "superv
   );
   process.exit(2);
 }
+/**
+ * Requests per second per client (h2load's --rps): an offered load below the
+ * servers' capacity instead of each client asking again as soon as it is
+ * answered. Unset: as fast as answered (closed loop, the machine saturated).
+ */
+const RPS = values.rps === undefined ? undefined : Number(values.rps);
+if ((values.load === "rate") !== (RPS !== undefined) || (RPS !== undefined && !(RPS > 0))) {
+  console.error(
+    `--load rate takes --rps N (requests per second per client, > 0), and only it; got --load ${values.load} --rps ${values.rps}`,
+  );
+  process.exit(2);
+}
 const RUNTIME = values.runtime;
 /** The demo serves with Bun.serve or Deno.serve (tableflip/native) instead of node:http. */
 const NATIVE = process.env.DEMO_SERVER === "native";
-if (!["h2load", "autocannon"].includes(values.load)) {
-  console.error(`--load is h2load or autocannon, not ${values.load}`);
+if (!["h2load", "autocannon", "rate"].includes(values.load)) {
+  console.error(`--load is h2load, autocannon or rate, not ${values.load}`);
   process.exit(2);
 }
 const CONNECTIONS = Number(values.connections);
@@ -93,12 +106,12 @@ async function startDemo(dir) {
   return service;
 }
 
-/** The load process (bench/lib/load.mjs); resolves with its start time and, later, results. */
-function startLoad(config) {
+/** A load process (bench/lib/load.mjs or rate_load.mjs); resolves with its start time and, later, results. */
+function startLoad(script, config) {
   const out = join(config.dir, "load.json");
   const child = spawn(
     process.execPath,
-    [join(ROOT, "bench", "lib", "load.mjs"), JSON.stringify({ ...config, out })],
+    [join(ROOT, "bench", "lib", script), JSON.stringify({ ...config, out })],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const started = new Promise((resolve) => {
@@ -129,7 +142,17 @@ async function run(upgrade) {
         duration: DURATION,
         dir,
       })
-      : startLoad({
+      : values.load === "rate"
+      ? startLoad("rate_load.mjs", {
+        port: demo.port,
+        path: "/version",
+        connections: CONNECTIONS,
+        rps: RPS,
+        duration: DURATION,
+        timeout: Number(values.timeout),
+        dir,
+      })
+      : startLoad("load.mjs", {
         kind: "http",
         port: demo.port,
         path: "/version",
@@ -360,11 +383,11 @@ const rows = [
 const lines = [
   `runtime ${RUNTIME}${
     VIA === "supervisor" ? ` under tableflip run${WORKERS > 1 ? ` --workers ${WORKERS}` : ""}` : ""
-  }, ${CONNECTIONS} keep-alive connections from ${values.load}, drain spread ${
-    values.spread ?? "default"
-  } ms, ${DURATION} s, window ${fmt(from / 1000)}-${fmt(to / 1000)} s (SIGHUP at ${
-    UPGRADE_AT / 1000
-  } s; new generation ready after ${
+  }, ${CONNECTIONS} keep-alive connections from ${values.load}${
+    RPS === undefined ? "" : ` at ${RPS} requests/s each`
+  }, drain spread ${values.spread ?? "default"} ms, ${DURATION} s, window ${fmt(from / 1000)}-${
+    fmt(to / 1000)
+  } s (SIGHUP at ${UPGRADE_AT / 1000} s; new generation ready after ${
     Math.round(upgraded.window.ready - upgraded.window.hup)
   } ms, old one gone after ${Math.round(upgraded.window.exit - upgraded.window.hup)} ms)`,
   "",
@@ -420,7 +443,7 @@ writeFileSync(
     "results",
     `storm-${RUNTIME}${NATIVE ? "-native" : ""}${VIA === "supervisor" ? "-supervisor" : ""}${
       WORKERS > 1 ? `-workers${WORKERS}` : ""
-    }-${CONNECTIONS}.json`,
+    }-${CONNECTIONS}${RPS === undefined ? "" : `-rps${RPS}`}.json`,
   ),
   JSON.stringify({
     runtime: RUNTIME,
@@ -428,6 +451,7 @@ writeFileSync(
     workers: WORKERS,
     connections: CONNECTIONS,
     load: values.load,
+    rps: RPS ?? null,
     server: NATIVE ? "native" : "node:http",
     spread: values.spread === undefined ? "default" : Number(values.spread),
     window: upgraded.window,

@@ -184,6 +184,20 @@ if (!IS_DENO && !IS_BUN) {
     assert.is(await probe(port), "ECONNREFUSED");
   });
 
+  test("drain: a keep-alive client that asks again 1 s into the drain is told to close on a response, not closed idle (closeGrace 2 s by default)", async () => {
+    const { ln, port } = await listener();
+    const s = await serve(ln, true, []);
+    assert.is(s.native, true);
+    const client = await keepAliveClient(port);
+    const draining = s.shutdown({});
+    // The client's think time between two requests, not a wait for an event: with
+    // the old default closeGrace (500 ms) its idle connection was closed before it asked.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.match(await client.second(), /^connection:\s*close\r?$/im);
+    await draining;
+    assert.is(await probe(port), "ECONNREFUSED");
+  });
+
   if (IS_BUN) {
     test("listenBun: Bun.listen on the listener's socket, node:net parked, real address", async () => {
       const { ln, port, accepted } = await listener();
@@ -350,6 +364,8 @@ async function keepAliveClient(port: number) {
   await request(1);
   return {
     port: socket.localPort as number,
+    /** The answer to a second request (throws if the server closed the connection first). */
+    second: () => request(2),
     async requestUntilClosed(t0: number): Promise<number> {
       for (let n = 2;; n++) {
         if (/^connection:\s*close/im.test(await request(n))) {

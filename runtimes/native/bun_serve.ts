@@ -13,6 +13,7 @@ import { libc } from "../libc/bun.ts";
 import { IPPROTO_TCP, TCP_DEFER_ACCEPT } from "../libc/constants.ts";
 import {
   asksClose,
+  CLOSE_GRACE_MS,
   CloseSchedule,
   drainOnce,
   emit,
@@ -237,7 +238,7 @@ export async function serveBun<S extends BunServerLike = BunServerLike>(
       }
       emit(onEvent, { type: "native-detached", server: kind, fd: t.fd, error });
       const closingPortable = portable.shutdown(opts.timeout);
-      await sleep(spread + (opts.closeGrace ?? 500));
+      await sleep(spread + (opts.closeGrace ?? CLOSE_GRACE_MS));
       const forced = await timedOut(Promise.resolve(server.stop(false)), opts.timeout ?? 30_000);
       if (forced) await server.stop(true);
       await closingPortable;

@@ -88,12 +88,24 @@ export interface NativeOptions {
   probeTimeout?: number;
 }
 
+/**
+ * The native drains' default `closeGrace`, in ms. A client that asks less
+ * often than this may still find its idle connection closed as it sends, as
+ * with `HttpDrain`'s `idleGrace` (also 2 s): 500 ms, the default before,
+ * failed 28 requests (`closed-without-reply`) in an upgrade of `Deno.serve`
+ * under 10,000 clients asking once a second (`bench/storm_bench.mjs --load
+ * rate`), the clients whose turn had not come yet.
+ */
+export const CLOSE_GRACE_MS = 2000;
+
 /** Options for draining a native HTTP server. */
 export interface NativeShutdownOptions {
   /**
    * How long every response carries `Connection: close` before idle
-   * keep-alive connections are closed, in ms, so that busy keep-alive
-   * clients learn from a response that the connection ends. Default 500.
+   * keep-alive connections are closed, in ms, so that keep-alive clients
+   * learn from a response that the connection ends instead of having it
+   * closed under a request they are just sending. Default 2000
+   * ({@link CLOSE_GRACE_MS}), as `HttpDrain`'s `idleGrace`.
    */
   closeGrace?: number;
   /** Deadline for in-flight requests, in ms; the rest are cut then. Default 30 000. */
@@ -434,7 +446,7 @@ export function portableServer(
 } {
   const self = { handOver: false };
   const http = fetchServer(handler, () => self.handOver);
-  const drain = new HttpDrain(http, { idleGrace: 500 });
+  const drain = new HttpDrain(http, { idleGrace: CLOSE_GRACE_MS });
   // On Deno the http server takes over the listener's handle (`listen(server)`):
   // Deno's node:http resets a keep-alive connection fed by emit("connection")
   // after a response that ended asynchronously. Bun cannot share a handle

@@ -15,6 +15,7 @@
 import { connect, type Server as NetServer } from "node:net";
 import { libc } from "../libc/deno.ts";
 import {
+  CLOSE_GRACE_MS,
   CloseSchedule,
   drainOnce,
   emit,
@@ -236,7 +237,7 @@ export async function serveDeno(
       }
       emit(options.onEvent, { type: "native-detached", server: kind, fd, error });
       const closingPortable = portable.shutdown(opts.timeout);
-      await sleep(spread + (opts.closeGrace ?? 500));
+      await sleep(spread + (opts.closeGrace ?? CLOSE_GRACE_MS));
       const forced = await timedOut(shutdownAll(), opts.timeout ?? 30_000);
       await closingPortable;
       emit(options.onEvent, { type: "native-drained", server: kind, forced });
