@@ -18,6 +18,7 @@
 //   DEMO_SERVER=native node bench/storm_bench.mjs --runtime bun   # Bun.serve / Deno.serve
 //   node bench/storm_bench.mjs --via supervisor      # the demo under `tableflip run`
 //   node bench/storm_bench.mjs --via supervisor --workers 2   # ... with 2 workers per generation
+//   node bench/storm_bench.mjs --via supervisor --load rate --rps 1   # open loop: 1 request/s per client
 //
 // Writes bench/results/storm-<runtime>[-native][-supervisor][-workersN]-<connections>.json and prints a markdown table.
 import { spawn } from "node:child_process";
@@ -66,9 +67,10 @@ if (!Number.isInteger(WORKERS) || WORKERS < 1 || (WORKERS > 1 && VIA !== "superv
   process.exit(2);
 }
 /**
- * Requests per second per client (h2load's --rps): an offered load below the
- * servers' capacity instead of each client asking again as soon as it is
- * answered. Unset: as fast as answered (closed loop, the machine saturated).
+ * Requests per second per client of `--load rate` (bench/lib/rate_load.mjs):
+ * an offered load below the servers' capacity, each client on its own
+ * schedule, instead of asking again as soon as it is answered (h2load,
+ * autocannon: a closed loop that keeps the machine saturated).
  */
 const RPS = values.rps === undefined ? undefined : Number(values.rps);
 if ((values.load === "rate") !== (RPS !== undefined) || (RPS !== undefined && !(RPS > 0))) {
