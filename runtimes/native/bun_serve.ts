@@ -13,7 +13,6 @@ import { libc } from "../libc/bun.ts";
 import { IPPROTO_TCP, TCP_DEFER_ACCEPT } from "../libc/constants.ts";
 import {
   asksClose,
-  CLOSE_GRACE_MS,
   CloseSchedule,
   drainOnce,
   emit,
@@ -228,7 +227,7 @@ export async function serveBun<S extends BunServerLike = BunServerLike>(
     hostname: real.hostname,
     port: real.port,
     server: server as unknown as S,
-    shutdown: drainOnce(schedule, async (spread, opts) => {
+    shutdown: drainOnce(schedule, async (closeIdleAfter, opts) => {
       draining = true;
       let error: unknown;
       try {
@@ -238,7 +237,7 @@ export async function serveBun<S extends BunServerLike = BunServerLike>(
       }
       emit(onEvent, { type: "native-detached", server: kind, fd: t.fd, error });
       const closingPortable = portable.shutdown(opts.timeout);
-      await sleep(spread + (opts.closeGrace ?? CLOSE_GRACE_MS));
+      await sleep(closeIdleAfter);
       const forced = await timedOut(Promise.resolve(server.stop(false)), opts.timeout ?? 30_000);
       if (forced) await server.stop(true);
       await closingPortable;

@@ -96,7 +96,7 @@ export interface NativeOptions {
  * under 10,000 clients asking once a second (`bench/storm_bench.mjs --load
  * rate`), the clients whose turn had not come yet.
  */
-export const CLOSE_GRACE_MS = 2000;
+const CLOSE_GRACE_MS = 2000;
 
 /** Options for draining a native HTTP server. */
 export interface NativeShutdownOptions {
@@ -156,12 +156,14 @@ export class CloseSchedule {
 
 /**
  * A native server's `shutdown`: the first call checks its options, starts
- * the close schedule and runs `run` with the spread window; later calls
- * return the same promise. A bad option rejects and starts nothing.
+ * the close schedule and runs `run` with how long from now idle connections
+ * are to be left open (the spread window, then `closeGrace`, default
+ * {@link CLOSE_GRACE_MS}); later calls return the same promise. A bad option
+ * rejects and starts nothing.
  */
 export function drainOnce(
   schedule: CloseSchedule,
-  run: (spread: number, options: NativeShutdownOptions) => Promise<void>,
+  run: (closeIdleAfter: number, options: NativeShutdownOptions) => Promise<void>,
 ): (options?: NativeShutdownOptions) => Promise<void> {
   let shutting: Promise<void> | undefined;
   return (options = {}) => {
@@ -172,7 +174,7 @@ export function drainOnce(
     } catch (error) {
       return Promise.reject(error);
     }
-    return shutting = run(spread, options);
+    return shutting = run(spread + (options.closeGrace ?? CLOSE_GRACE_MS), options);
   };
 }
 

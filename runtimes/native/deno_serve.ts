@@ -15,7 +15,6 @@
 import { connect, type Server as NetServer } from "node:net";
 import { libc } from "../libc/deno.ts";
 import {
-  CLOSE_GRACE_MS,
   CloseSchedule,
   drainOnce,
   emit,
@@ -225,7 +224,7 @@ export async function serveDeno(
     native: true,
     addr: { transport: "tcp", ...real },
     finished: Promise.all(servers.map((s) => s.finished)).then(() => {}),
-    shutdown: drainOnce(schedule, async (spread, opts) => {
+    shutdown: drainOnce(schedule, async (closeIdleAfter, opts) => {
       draining = true;
       let error: unknown;
       for (const t of moved) {
@@ -237,7 +236,7 @@ export async function serveDeno(
       }
       emit(options.onEvent, { type: "native-detached", server: kind, fd, error });
       const closingPortable = portable.shutdown(opts.timeout);
-      await sleep(spread + (opts.closeGrace ?? CLOSE_GRACE_MS));
+      await sleep(closeIdleAfter);
       const forced = await timedOut(shutdownAll(), opts.timeout ?? 30_000);
       await closingPortable;
       emit(options.onEvent, { type: "native-drained", server: kind, forced });
