@@ -9,57 +9,16 @@
 // small line-echo client (see ../servers/echo_server.ts for the protocol).
 // Prints `started <epoch ms>` once the load starts; writes every response
 // (time, latency), every failure (time, kind) and its own CPU time
-// (process.cpuUsage(), µs, in all and every 250 ms) to `out` at the end.
+// (process.cpuUsage(), µs, in all and every 250 ms) to `out` at the end
+// (./load_record.mjs).
 import { createRequire } from "node:module";
-import { writeFileSync } from "node:fs";
 import net from "node:net";
 import process from "node:process";
+import { kindOf, loadRecord } from "./load_record.mjs";
 
 const config = JSON.parse(process.argv[2]);
-// Wall-clock ms comparable with Date.now() elsewhere, monotonic within this run.
-const EPOCH0 = Date.now();
-const PERF0 = performance.now();
-const clock = () => EPOCH0 + (performance.now() - PERF0);
-const start = clock();
-/** CPU time of this process (the load generator itself), from its start. */
-const cpu0 = process.cpuUsage();
-/** Response times since start (ms, 0.1 ms resolution) and latencies (ms). */
-const resT = [];
-const resLat = [];
-/** Failures: [time since start, kind]. */
-const failures = [];
-const rel = () => Math.round((clock() - start) * 10) / 10;
-/** This process's CPU time every 250 ms: [time since start (ms), user + system (ms)]. */
-const cpuSeries = [];
-setInterval(() => {
-  const { user, system } = process.cpuUsage(cpu0);
-  cpuSeries.push([rel(), Math.round((user + system) / 1000)]);
-}, 250).unref();
-
-/** Maps a load error to a failure kind. */
-function kindOf(error) {
-  const code = error?.code;
-  if (code === "ECONNREFUSED") return "refused";
-  if (code === "ECONNRESET" || code === "EPIPE") return "reset";
-  if (code === "ETIMEDOUT" || /timed out/.test(error?.message ?? "")) return "timeout";
-  return `other:${code ?? error?.message ?? error}`;
-}
-
-function finish() {
-  writeFileSync(
-    config.out,
-    JSON.stringify({
-      start,
-      end: clock(),
-      resT,
-      resLat,
-      failures,
-      cpu: process.cpuUsage(cpu0),
-      cpuSeries,
-    }),
-  );
-  process.exit(0);
-}
+const record = loadRecord(config.out);
+const { clock, start, finish } = record;
 
 console.log(`started ${start}`);
 
@@ -85,14 +44,10 @@ if (config.kind === "http") {
     },
   });
   instance.on("response", (_client, statusCode, _bytes, latency) => {
-    if (statusCode >= 200 && statusCode < 300) {
-      resT.push(rel());
-      resLat.push(Math.round(latency * 100) / 100);
-    } else {
-      failures.push([rel(), "non-2xx"]);
-    }
+    if (statusCode >= 200 && statusCode < 300) record.answered(latency);
+    else record.failed("non-2xx");
   });
-  instance.on("reqError", (error) => failures.push([rel(), kindOf(error)]));
+  instance.on("reqError", (error) => record.failed(kindOf(error)));
   instance.on("done", finish);
 } else {
   const end = start + config.duration * 1000;
@@ -107,7 +62,7 @@ if (config.kind === "http") {
     let outstanding = false;
     const fail = (kind) => {
       clearTimeout(timer);
-      if (outstanding) failures.push([rel(), kind]);
+      if (outstanding) record.failed(kind);
       outstanding = false;
       socket?.removeAllListeners();
       socket?.on("error", () => {});
@@ -145,11 +100,8 @@ if (config.kind === "http") {
         clearTimeout(timer);
         outstanding = false;
         const [echoed, bye] = line.split(" ");
-        if (Number(echoed) !== seq) failures.push([rel(), "mismatch"]);
-        else {
-          resT.push(rel());
-          resLat.push(Math.round((clock() - sentAt) * 100) / 100);
-        }
+        if (Number(echoed) !== seq) record.failed("mismatch");
+        else record.answered(clock() - sentAt);
         if (bye === "bye" || config.mode === "close") {
           socket.removeAllListeners();
           socket.on("error", () => {});

@@ -19,42 +19,22 @@
 // <epoch ms>`; writes every response (time since start, latency from when it
 // was due), every failure (time, kind) and its own CPU time every 250 ms to
 // `out` when the duration is over.
-import { writeFileSync } from "node:fs";
 import net from "node:net";
 import process from "node:process";
+import { kindOf, loadRecord } from "./load_record.mjs";
 
 const config = JSON.parse(process.argv[2]);
-const EPOCH0 = Date.now();
-const PERF0 = performance.now();
-const clock = () => EPOCH0 + (performance.now() - PERF0);
-const start = clock();
+const record = loadRecord(config.out);
+const { clock, start } = record;
 const end = start + config.duration * 1000;
 const period = 1000 / config.rps;
 const timeoutMs = (config.timeout ?? 10) * 1000;
-const cpu0 = process.cpuUsage();
-const resT = [];
-const resLat = [];
-const failures = [];
-const rel = () => Math.round((clock() - start) * 10) / 10;
-const cpuSeries = [];
-setInterval(() => {
-  const { user, system } = process.cpuUsage(cpu0);
-  cpuSeries.push([rel(), Math.round((user + system) / 1000)]);
-}, 250).unref();
 
 const GROUP = 2000;
 const GROUP_MS = 500;
 /** The scheduler's resolution: every TICK_MS, the clients whose turn came are asked to send. */
 const TICK_MS = 5;
 const request = `GET ${config.path ?? "/"} HTTP/1.1\r\nHost: 127.0.0.1:${config.port}\r\n\r\n`;
-
-/** Maps a socket error to a failure kind (as bench/lib/load.mjs does). */
-function kindOf(error) {
-  const code = error?.code;
-  if (code === "ECONNREFUSED") return "refused";
-  if (code === "ECONNRESET" || code === "EPIPE") return "reset";
-  return `other:${code ?? error?.message ?? error}`;
-}
 
 /** One client: a connection, the times its requests were due, the one in flight. */
 class Client {
@@ -71,7 +51,6 @@ class Client {
 
   connect() {
     this.begun = true;
-    this.connected = false;
     this.buffer = "";
     const socket = net.connect({ host: "127.0.0.1", port: config.port, noDelay: true });
     this.socket = socket;
@@ -85,20 +64,25 @@ class Client {
     socket.on("close", () => this.lost("closed-without-reply"));
   }
 
-  /** The connection is gone: a request in flight failed; reconnect while the run lasts. */
+  /** The connection is gone: a request in flight failed, of `kind`; reconnect while the run lasts. */
   lost(kind) {
     if (!this.socket) return;
-    this.socket.removeAllListeners();
-    this.socket.on("error", () => {});
-    this.socket.destroy();
-    this.socket = undefined;
-    this.connected = false;
+    this.release("destroy");
     if (this.inFlight !== undefined) {
       clearTimeout(this.timer);
-      failures.push([rel(), kind]);
+      record.failed(kind);
       this.inFlight = undefined;
     }
     if (clock() < end) this.connect();
+  }
+
+  /** Lets go of the connection (`end` after a last answer, `destroy` otherwise), deaf to its later events. */
+  release(how) {
+    this.socket.removeAllListeners();
+    this.socket.on("error", () => {});
+    this.socket[how]();
+    this.socket = undefined;
+    this.connected = false;
   }
 
   /** A request came due. */
@@ -113,11 +97,7 @@ class Client {
     if (!this.connected || this.inFlight !== undefined || this.owed.length === 0) return;
     this.inFlight = this.owed.shift();
     this.socket.write(request);
-    this.timer = setTimeout(() => {
-      failures.push([rel(), "timeout"]);
-      this.inFlight = undefined;
-      this.lost("timeout");
-    }, timeoutMs);
+    this.timer = setTimeout(() => this.lost("timeout"), timeoutMs);
   }
 
   onData(chunk) {
@@ -127,28 +107,21 @@ class Client {
     const headers = this.buffer.slice(0, head).toLowerCase();
     const length = /\r\ncontent-length: *(\d+)/.exec(headers);
     if (!length) {
-      this.inFlight = undefined;
-      clearTimeout(this.timer);
-      failures.push([rel(), "no-content-length"]);
+      // A failure even with nothing asked: lost() counts only a request in flight.
+      if (this.inFlight === undefined) record.failed("no-content-length");
       return this.lost("no-content-length");
     }
     const total = head + 4 + Number(length[1]);
     if (this.buffer.length < total) return;
     this.buffer = this.buffer.slice(total);
     clearTimeout(this.timer);
-    const now = clock();
-    if (this.inFlight === undefined) failures.push([rel(), "unasked"]);
-    else if (headers.startsWith("http/1.1 2")) {
-      resT.push(Math.round((now - start) * 10) / 10);
-      resLat.push(Math.round((now - this.inFlight) * 100) / 100);
-    } else failures.push([rel(), "non-2xx"]);
+    if (this.inFlight === undefined) record.failed("unasked");
+    else if (headers.startsWith("http/1.1 2")) record.answered(clock() - this.inFlight);
+    else record.failed("non-2xx");
     this.inFlight = undefined;
     if (/\r\nconnection: *close/.test(headers)) {
       // The server closes after this answer: reconnect now rather than wait for its FIN.
-      this.socket.removeAllListeners();
-      this.socket.on("error", () => {});
-      this.socket.end();
-      this.socket = undefined;
+      this.release("end");
       if (clock() < end) this.connect();
       return;
     }
@@ -174,7 +147,11 @@ const tick = setInterval(() => {
   const now = clock();
   if (now >= end) {
     clearInterval(tick);
-    return finish();
+    for (const client of clients) {
+      clearTimeout(client.timer);
+      if (client.socket) client.release("destroy");
+    }
+    return record.finish();
   }
   while (next <= now) {
     for (const client of slots[slot]) client.due(next);
@@ -182,25 +159,3 @@ const tick = setInterval(() => {
     next += period / slots.length;
   }
 }, TICK_MS);
-
-function finish() {
-  for (const client of clients) {
-    client.socket?.removeAllListeners();
-    client.socket?.on("error", () => {});
-    client.socket?.destroy();
-    clearTimeout(client.timer);
-  }
-  writeFileSync(
-    config.out,
-    JSON.stringify({
-      start,
-      end: clock(),
-      resT,
-      resLat,
-      failures,
-      cpu: process.cpuUsage(cpu0),
-      cpuSeries,
-    }),
-  );
-  process.exit(0);
-}
