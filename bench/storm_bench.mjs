@@ -20,7 +20,7 @@
 //   node bench/storm_bench.mjs --via supervisor --workers 2   # ... with 2 workers per generation
 //   node bench/storm_bench.mjs --via supervisor --load rate --rps 1   # open loop: 1 request/s per client
 //
-// Writes bench/results/storm-<runtime>[-native][-supervisor][-workersN]-<connections>.json and prints a markdown table.
+// Writes bench/results/storm-<runtime>[-native][-supervisor][-workersN]-<connections>[-rpsN].json and prints a markdown table.
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -136,34 +136,20 @@ async function run(upgrade) {
   const dir = mkdtempSync(join(tmpdir(), "tableflip-storm-"));
   const demo = await startDemo(dir);
   try {
+    // What every load generator is given; h2load has no timeout of its own.
+    const target = {
+      port: demo.port,
+      path: "/version",
+      connections: CONNECTIONS,
+      duration: DURATION,
+      dir,
+    };
+    const timeout = Number(values.timeout);
     const load = values.load === "h2load"
-      ? startH2load({
-        port: demo.port,
-        path: "/version",
-        connections: CONNECTIONS,
-        duration: DURATION,
-        dir,
-      })
+      ? startH2load(target)
       : values.load === "rate"
-      ? startLoad("rate_load.mjs", {
-        port: demo.port,
-        path: "/version",
-        connections: CONNECTIONS,
-        rps: RPS,
-        duration: DURATION,
-        timeout: Number(values.timeout),
-        dir,
-      })
-      : startLoad("load.mjs", {
-        kind: "http",
-        port: demo.port,
-        path: "/version",
-        connections: CONNECTIONS,
-        mode: "keepalive",
-        duration: DURATION,
-        timeout: Number(values.timeout),
-        dir,
-      });
+      ? startLoad("rate_load.mjs", { ...target, rps: RPS, timeout })
+      : startLoad("load.mjs", { ...target, kind: "http", mode: "keepalive", timeout });
     const start = await load.started;
     // The kernel's TCP counters every 250 ms: did the listener drop handshakes, and when?
     const counters = [[0, readTcpCounters()]];
