@@ -335,11 +335,11 @@ const ACCEPT_FIELDS = [
  * half-open, pause-on-connect, no-delay, TCP keep-alive, buffer size and
  * block list settings) and hands each one to it, to accept on its behalf: on
  * another fd of the same socket, or on a second socket of a server that
- * listens already. Without
- * this, a connection handed to an `http.Server` came with `net`'s defaults,
- * not http's (not half-open), and without the TCP keep-alive or the block
- * list the application set (test/accept_copies.test.ts). `maxConnections` is
- * not carried over: each server counts its own connections.
+ * listens already. Without this, a connection handed to an `http.Server` came
+ * with `net`'s defaults, not http's (not half-open), and without the TCP
+ * keep-alive or the block list the application set
+ * (test/accept_copies.test.ts). `maxConnections` is not carried over: each
+ * server counts its own connections.
  */
 export function acceptorFor(handler?: ConnectionHandler): Listener {
   const server = createServer({ noDelay: true });
